@@ -1,0 +1,81 @@
+"""The one typed settings object of DPHP (environment variables with prefix ``DPHP_``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+DEFAULT_PG_PORT = 5432
+DEFAULT_DATABASE_URL = f"postgresql://dphp@127.0.0.1:{DEFAULT_PG_PORT}/dphp"
+
+
+class Settings(BaseSettings):
+    """Settings of every DPHP process; see README "Configuration"."""
+
+    model_config = SettingsConfigDict(env_prefix="DPHP_", extra="ignore", frozen=True)
+
+    kafka_bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
+    database_url: str = DEFAULT_DATABASE_URL
+    voting_day: dt.date = dt.date(2024, 11, 27)
+    tps_capacity: int = Field(600, ge=1)
+
+    # Kafka security (all optional; PLAINTEXT when unset)
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_tls_ca_file: Path | None = None
+
+    # Topics (CONTRACT section 1)
+    topic_registered: str = "dphp.voter-registered"
+    topic_moved: str = "dphp.voter-moved"
+    topic_meetings: str = "dphp.meeting-held"
+    topic_dead_letter: str = "dphp.dead-letter"
+    topic_recap: str = "dphp.recap"
+    partitions_registered: int = Field(6, ge=1)
+    partitions_moved: int = Field(6, ge=1)
+    partitions_meetings: int = Field(1, ge=1)
+    partitions_dead_letter: int = Field(1, ge=1)
+    partitions_recap: int = Field(1, ge=1)
+
+    # Consumer groups, one per service
+    group_prefix: str = "dphp"
+
+    # Database schema holding the projection (tests use one schema each)
+    db_schema: str = Field("dphp", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+
+    # Batching of the projection services
+    batch_max_records: int = Field(20000, ge=1)
+    batch_timeout_ms: int = Field(200, ge=1)
+
+    # Local stack (dphp dev up): state, logs and PID files; jar cache
+    state_dir: Path = Path(".dphp")
+    kafka_version: str = "4.4.0"
+    kafka_jars_dir: Path = Path.home() / ".cache" / "dphp" / "kafka"
+
+    def group_id(self, service: str) -> str:
+        return f"{self.group_prefix}.{service}"
+
+    @property
+    def kafka_port(self) -> int:
+        return int(self.kafka_bootstrap.rsplit(":", 1)[1])
+
+    def kafka_security_kwargs(self) -> dict[str, object]:
+        """Keyword arguments for aiokafka clients (security part)."""
+        kwargs: dict[str, object] = {}
+        if self.kafka_tls_ca_file is not None:
+            import ssl
+
+            kwargs["ssl_context"] = ssl.create_default_context(cafile=str(self.kafka_tls_ca_file))
+        if self.kafka_sasl_mechanism:
+            kwargs["security_protocol"] = "SASL_SSL" if self.kafka_tls_ca_file else "SASL_PLAINTEXT"
+            kwargs["sasl_mechanism"] = self.kafka_sasl_mechanism
+            kwargs["sasl_plain_username"] = self.kafka_sasl_username
+            kwargs["sasl_plain_password"] = self.kafka_sasl_password
+        elif self.kafka_tls_ca_file is not None:
+            kwargs["security_protocol"] = "SSL"
+        return kwargs

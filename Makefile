@@ -1,0 +1,51 @@
+# DPHP: two commands on a fresh machine: `make demo` (the main job) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EVENTS ?=
+
+.PHONY: install demo test test-unit test-integration test-e2e up down status bench schemas clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job: start the stack and the services, publish a Blora sample, print the recap.
+demo: $(STAMP)
+	$(BIN)/dphp demo
+
+## All tests: unit, integration (real Kafka and PostgreSQL) and end-to-end.
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "unit or integration or e2e"
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -m unit
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest -m integration
+
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest -m e2e
+
+up: $(STAMP)
+	$(BIN)/dphp dev up
+
+down: $(STAMP)
+	$(BIN)/dphp dev down
+
+status: $(STAMP)
+	$(BIN)/dphp dev status
+
+schemas: $(STAMP)
+	$(BIN)/python -m schemas.generate
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(if $(EVENTS),--events $(EVENTS))
+
+clean: down
+	rm -rf .dphp

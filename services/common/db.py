@@ -1,0 +1,61 @@
+"""PostgreSQL access: connections and the migration runner (plain SQL files under infra/)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import asyncpg
+
+from services.common.settings import Settings
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "infra" / "migrations"
+_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+# Migrations name their schema `dphp`; the runner substitutes the configured one so that
+# tests can use a schema each.
+_SCHEMA_TOKEN = re.compile(r"\bdphp\.")
+
+
+async def connect(settings: Settings, **kwargs) -> asyncpg.Connection:
+    return await asyncpg.connect(settings.database_url, **kwargs)
+
+
+def migration_files() -> list[Path]:
+    files = sorted(p for p in MIGRATIONS.glob("*.sql") if _NAME.match(p.name))
+    versions = [_NAME.match(p.name).group(1) for p in files]
+    if len(versions) != len(set(versions)):
+        raise RuntimeError(f"two migrations share a version number in {MIGRATIONS}")
+    return files
+
+
+def render(sql: str, schema: str) -> str:
+    return _SCHEMA_TOKEN.sub(f"{schema}.", sql).replace("SCHEMA dphp", f"SCHEMA {schema}")
+
+
+async def migrate(settings: Settings) -> list[str]:
+    """Applies the migrations not yet recorded, in order, each in its own transaction."""
+    schema = settings.db_schema
+    conn = await connect(settings)
+    try:
+        # One migrator at a time per schema (services may start together).
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"dphp-migrate:{schema}")
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {schema}.schema_migrations "
+            "(version text PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch(f"SELECT version FROM {schema}.schema_migrations")}
+        applied = []
+        for path in migration_files():
+            version = path.name[:3]
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(render(path.read_text(), schema))
+                await conn.execute(
+                    f"INSERT INTO {schema}.schema_migrations (version, name) VALUES ($1, $2)", version, path.name
+                )
+            applied.append(path.name)
+        return applied
+    finally:
+        await conn.close()

@@ -1,0 +1,195 @@
+"""The local PostgreSQL server: Debian's server binaries, a cluster in the state folder."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.devstack.process import ManagedProcess, StackError, port_open, wait_until
+
+SERVER_OPTIONS = {
+    "listen_addresses": "127.0.0.1",
+    "unix_socket_directories": "",
+    "shared_buffers": "256MB",
+    "max_wal_size": "2GB",
+    "checkpoint_timeout": "15min",
+    "max_connections": "200",
+    "log_min_messages": "warning",
+}
+
+
+@dataclass(frozen=True)
+class PostgresLayout:
+    state: Path
+    host: str
+    port: int
+    database: str = "dphp"
+    user: str = "dphp"
+
+    @property
+    def data(self) -> Path:
+        return self.state / "postgres" / "data"
+
+    @property
+    def process(self) -> ManagedProcess:
+        return ManagedProcess(
+            name="postgres",
+            pid_file=self.state / "pids" / "postgres.pid",
+            log_file=self.state / "logs" / "postgres.log",
+            cmdline_marker=str(self.data),
+        )
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+def find_bin_dir() -> Path:
+    override = os.environ.get("DPHP_PG_BIN")
+    candidates = [override] if override else []
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[4]), reverse=True)
+    for c in candidates:
+        if c and (Path(c) / "initdb").exists() and (Path(c) / "pg_ctl").exists():
+            return Path(c)
+    raise StackError(
+        "PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin and DPHP_PG_BIN); "
+        "Debian: apt-get install postgresql-15"
+    )
+
+
+def _as_server_user() -> list[str]:
+    # initdb and postgres refuse to run as root: run them as the `postgres` system user.
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
+    return ["runuser", "-u", "postgres", "--"]
+
+
+def _prepare_dirs(layout: PostgresLayout) -> None:
+    layout.data.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        layout.data.chmod(0o700)
+        return
+    entry = pwd.getpwnam("postgres")
+    os.chown(layout.data, entry.pw_uid, entry.pw_gid)
+    layout.data.chmod(0o700)
+    # The server user must traverse the folders above its data directory.
+    p = layout.data.parent
+    while p != p.parent:
+        mode = p.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            p.chmod(mode | stat.S_IXOTH)
+        p = p.parent
+
+
+def _run(cmd: list[str], what: str) -> None:
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        lines = (result.stdout + result.stderr).strip().splitlines()
+        raise StackError(f"{what} failed: {lines[-1] if lines else result.returncode}")
+
+
+def start(layout: PostgresLayout, log=print) -> str:
+    proc = layout.process
+    if proc.running():
+        return f"postgres already running (pid {proc.pid()}) at {layout.url}"
+    if port_open(layout.host, layout.port):
+        raise StackError(
+            f"port {layout.host}:{layout.port} is taken by another process; stop it or point "
+            "DPHP_DATABASE_URL at a free port (or at that server, to use it)"
+        )
+    bin_dir = find_bin_dir()
+    runas = _as_server_user()
+    _prepare_dirs(layout)
+    if not (layout.data / "PG_VERSION").exists():
+        log(f"initialising a PostgreSQL cluster in {layout.data}")
+        _run(runas + [str(bin_dir / "initdb"), "-D", str(layout.data), "-U", "postgres",
+                      "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"], "initdb")
+    layout.process.log_file.parent.mkdir(parents=True, exist_ok=True)
+    log_file = layout.process.log_file
+    if os.geteuid() == 0 and not log_file.exists():
+        log_file.touch()
+        entry = pwd.getpwnam("postgres")
+        os.chown(log_file, entry.pw_uid, entry.pw_gid)
+    opts = " ".join(f"-c {k}={v}" if v else f"-c {k}=''" for k, v in SERVER_OPTIONS.items())
+    argv = runas + [str(bin_dir / "postgres"), "-D", str(layout.data), "-p", str(layout.port)] + opts.split()
+    argv = [a.replace("''", "") for a in argv]
+    pid = proc.start(argv)
+    took = wait_until(
+        lambda: port_open(layout.host, layout.port) and _accepts(bin_dir, layout),
+        timeout=60, alive=lambda: _alive(proc), what="PostgreSQL", log_file=log_file,
+    )
+    # runuser forks the server as a child: record the postmaster's own PID.
+    postmaster = _postmaster_pid(layout)
+    if postmaster:
+        proc.pid_file.write_text(f"{postmaster}\n")
+        pid = postmaster
+    _bootstrap_roles(bin_dir, layout)
+    return f"postgres started (pid {pid}) at {layout.url} in {took:.1f} s"
+
+
+def _alive(proc: ManagedProcess) -> bool:
+    return proc.running()
+
+
+def _postmaster_pid(layout: PostgresLayout) -> int | None:
+    try:
+        return int((layout.data / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def answers(layout: PostgresLayout) -> bool:
+    """True when a PostgreSQL server accepts connections at the layout's address."""
+    try:
+        return _accepts(find_bin_dir(), layout)
+    except StackError:
+        return False
+
+
+def _accepts(bin_dir: Path, layout: PostgresLayout) -> bool:
+    r = subprocess.run([str(bin_dir / "pg_isready"), "-h", layout.host, "-p", str(layout.port), "-q"])
+    return r.returncode == 0
+
+
+def _psql(layout: PostgresLayout, sql: str, db: str = "postgres") -> None:
+    psql = shutil.which("psql") or str(find_bin_dir() / "psql")
+    _run([psql, "-h", layout.host, "-p", str(layout.port), "-U", "postgres", "-d", db,
+          "-v", "ON_ERROR_STOP=1", "-qAtc", sql], "psql")
+
+
+def _bootstrap_roles(bin_dir: Path, layout: PostgresLayout) -> None:
+    _psql(layout, f"""
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{layout.user}') THEN
+    CREATE ROLE {layout.user} LOGIN SUPERUSER;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'dphp_reader') THEN
+    CREATE ROLE dphp_reader LOGIN;
+  END IF;
+END $$;""")
+    psql = shutil.which("psql") or str(bin_dir / "psql")
+    exists = subprocess.run(
+        [psql, "-h", layout.host, "-p", str(layout.port), "-U", "postgres", "-qAtc",
+         f"SELECT 1 FROM pg_database WHERE datname = '{layout.database}'"],
+        capture_output=True, text=True,
+    ).stdout.strip()
+    if exists != "1":
+        _psql(layout, f"CREATE DATABASE {layout.database} OWNER {layout.user}")
+
+
+def stop(layout: PostgresLayout) -> str:
+    # SIGINT is PostgreSQL's "fast" shutdown: abort transactions, checkpoint, exit.
+    if layout.process.stop(sig=signal.SIGINT, timeout=60):
+        return "postgres stopped"
+    return "postgres was not running"

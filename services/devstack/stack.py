@@ -1,0 +1,142 @@
+"""`dphp dev up / down / status`: the local broker, database and services as background processes."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from services.common.settings import Settings
+from services.devstack import kafka, postgres
+from services.devstack.process import ManagedProcess, port_open
+
+CONTROLLER_PORT_OFFSET = 1  # the KRaft controller listens next to the broker
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    address: str
+    managed: bool  # started by this project (False: settings point elsewhere)
+    pid: int | None
+    up: bool
+
+
+def kafka_layout(settings: Settings) -> kafka.KafkaLayout:
+    host, port = settings.kafka_bootstrap.rsplit(":", 1)
+    return kafka.KafkaLayout(
+        state=settings.state_dir.resolve(), jars_root=settings.kafka_jars_dir.expanduser(),
+        version=settings.kafka_version, host=host, port=int(port),
+        controller_port=int(port) + CONTROLLER_PORT_OFFSET,
+    )
+
+
+def postgres_layout(settings: Settings) -> postgres.PostgresLayout:
+    url = urlparse(settings.database_url)
+    return postgres.PostgresLayout(
+        state=settings.state_dir.resolve(), host=url.hostname or "127.0.0.1", port=url.port or 5432,
+        database=(url.path or "/dphp").lstrip("/") or "dphp", user=url.username or "dphp",
+    )
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def manages_kafka(settings: Settings) -> bool:
+    # Only an address on this machine can be ours to start; the broker's own PID file says
+    # whether this state folder started it.
+    return kafka_layout(settings).host in LOOPBACK
+
+
+def manages_postgres(settings: Settings) -> bool:
+    return postgres_layout(settings).host in LOOPBACK
+
+
+def _kafka_answers(settings: Settings) -> bool:
+    from services.common.topics import admin_client
+
+    async def probe() -> bool:
+        admin = admin_client(settings)
+        try:
+            await asyncio.wait_for(admin.start(), 5)
+            await admin.close()
+            return True
+        except Exception:
+            return False
+
+    return asyncio.run(probe())
+
+
+def service_process(settings: Settings, name: str, instance: int = 0) -> ManagedProcess:
+    state = settings.state_dir.resolve()
+    return ManagedProcess(
+        name=f"{name}-{instance}",
+        pid_file=state / "pids" / f"{name}-{instance}.pid",
+        log_file=state / "logs" / f"{name}-{instance}.log",
+        cmdline_marker=f"services.{name}.app",
+    )
+
+
+def up(settings: Settings, log=print, with_services: bool = True) -> None:
+    from services.common.db import migrate
+    from services.common.topics import ensure_topics
+
+    kl, pl = kafka_layout(settings), postgres_layout(settings)
+    if not manages_kafka(settings):
+        log(f"kafka: using {settings.kafka_bootstrap} (not on this machine; nothing started)")
+    elif not kl.process.running() and port_open(kl.host, kl.port) and _kafka_answers(settings):
+        log(f"kafka: using the broker already at {settings.kafka_bootstrap} (nothing started)")
+    else:
+        log(kafka.start(kl, log=log))
+    if not manages_postgres(settings):
+        log(f"postgres: using {_safe_url(settings.database_url)} (not on this machine; nothing started)")
+    elif not pl.process.running() and port_open(pl.host, pl.port) and postgres.answers(pl):
+        log(f"postgres: using the server already at {_safe_url(settings.database_url)} (nothing started)")
+    else:
+        log(postgres.start(pl, log=log))
+    created = asyncio.run(ensure_topics(settings))
+    log(f"topics: created {', '.join(created)}" if created else "topics: all present")
+    applied = asyncio.run(migrate(settings))
+    log(f"migrations: applied {', '.join(applied)}" if applied else "migrations: up to date")
+    if with_services:
+        from services.devstack.services import start_services
+
+        for line in start_services(settings):
+            log(line)
+
+
+def down(settings: Settings, log=print) -> None:
+    from services.devstack.services import stop_services
+
+    for line in stop_services(settings):
+        log(line)
+    log(postgres.stop(postgres_layout(settings)))
+    log(kafka.stop(kafka_layout(settings)))
+
+
+def _safe_url(url: str) -> str:
+    p = urlparse(url)
+    if p.password:
+        return url.replace(f":{p.password}@", ":***@")
+    return url
+
+
+def status(settings: Settings) -> list[Component]:
+    from services.devstack.services import SERVICE_NAMES
+
+    kl, pl = kafka_layout(settings), postgres_layout(settings)
+    kpid, ppid = kl.process.pid(), pl.process.pid()
+    comps = [
+        Component("kafka", settings.kafka_bootstrap, kpid is not None, kpid, port_open(kl.host, kl.port)),
+        Component("postgres", _safe_url(settings.database_url), ppid is not None, ppid, port_open(pl.host, pl.port)),
+    ]
+    for name in SERVICE_NAMES:
+        proc = service_process(settings, name)
+        pid = proc.pid()
+        comps.append(Component(name, f"group {settings.group_id(name)}", True, pid, pid is not None))
+    return comps
+
+
+def state_path(settings: Settings) -> Path:
+    return settings.state_dir.resolve()

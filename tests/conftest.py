@@ -1,0 +1,103 @@
+"""Test harness: a real Kafka broker and PostgreSQL for the session, isolation by names.
+
+The stack is, in this order: the one named by DPHP_TEST_KAFKA_BOOTSTRAP and
+DPHP_TEST_DATABASE_URL; the local development stack if it answers at the default
+addresses (`dphp dev up`); else one started here on free ports in a temporary folder and
+stopped at the end. Each test gets its own topic names, consumer groups and schema.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from services.common.settings import DEFAULT_DATABASE_URL, DEFAULT_KAFKA_BOOTSTRAP, Settings
+
+
+@dataclass(frozen=True)
+class Stack:
+    kafka_bootstrap: str
+    database_url: str
+    origin: str
+    state_dir: Path | None = None
+
+
+def _start_own_stack(tmp: Path) -> Stack:
+    from services.devstack import kafka, postgres
+    from services.devstack.process import free_port
+
+    settings = Settings()
+    kl = kafka.KafkaLayout(state=tmp, jars_root=settings.kafka_jars_dir.expanduser(),
+                           version=settings.kafka_version, host="127.0.0.1",
+                           port=free_port(), controller_port=free_port())
+    pl = postgres.PostgresLayout(state=tmp, host="127.0.0.1", port=free_port())
+    kafka.start(kl, log=lambda line: None)
+    try:
+        postgres.start(pl, log=lambda line: None)
+    except Exception:
+        kafka.stop(kl)
+        raise
+    return Stack(f"127.0.0.1:{kl.port}", pl.url, "started by the tests", tmp)
+
+
+def _dev_stack_answers() -> bool:
+    from services.devstack import postgres
+    from services.devstack.process import port_open
+
+    host, port = DEFAULT_KAFKA_BOOTSTRAP.rsplit(":", 1)
+    pl = postgres.PostgresLayout(state=Path("."), host="127.0.0.1", port=5432)
+    return port_open(host, int(port)) and port_open("127.0.0.1", 5432) and postgres.answers(pl)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    kafka_env, db_env = os.environ.get("DPHP_TEST_KAFKA_BOOTSTRAP"), os.environ.get("DPHP_TEST_DATABASE_URL")
+    if kafka_env and db_env:
+        yield Stack(kafka_env, db_env, "from DPHP_TEST_* variables")
+        return
+    if _dev_stack_answers():
+        yield Stack(DEFAULT_KAFKA_BOOTSTRAP, DEFAULT_DATABASE_URL, "the running development stack")
+        return
+    # Short path: PostgreSQL's and Kafka's folders live below it.
+    tmp = Path(tmp_path_factory.mktemp("stack"))
+    own = _start_own_stack(tmp)
+    try:
+        yield own
+    finally:
+        from services.devstack import kafka, postgres
+
+        for layout_stop in (
+            lambda: postgres.stop(postgres.PostgresLayout(state=tmp, host="127.0.0.1",
+                                                          port=int(own.database_url.rsplit(":", 1)[1].split("/")[0]))),
+            lambda: kafka.stop(kafka.KafkaLayout(state=tmp, jars_root=Path("."), version="", host="127.0.0.1",
+                                                 port=0, controller_port=0)),
+        ):
+            layout_stop()
+
+
+def unique_settings(stack: Stack, **overrides) -> Settings:
+    """Settings whose topics, groups and schema belong to one test alone."""
+    uid = uuid.uuid4().hex[:10]
+    values = dict(
+        kafka_bootstrap=stack.kafka_bootstrap,
+        database_url=stack.database_url,
+        topic_registered=f"t{uid}.voter-registered",
+        topic_moved=f"t{uid}.voter-moved",
+        topic_meetings=f"t{uid}.meeting-held",
+        topic_dead_letter=f"t{uid}.dead-letter",
+        topic_recap=f"t{uid}.recap",
+        group_prefix=f"t{uid}",
+        db_schema=f"t_{uid}",
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(stack: Stack) -> Settings:
+    return unique_settings(stack)

@@ -1,0 +1,104 @@
+"""`dphp dev up / down / status` as a user runs them, on free ports in a folder of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from services.devstack.process import free_port
+
+pytestmark = pytest.mark.e2e
+
+DPHP = [sys.executable, "-m", "services.cli"]
+
+
+def run(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(DPHP + list(args), env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    kafka_port, pg_port = free_port(), free_port()
+    return dict(
+        os.environ,
+        DPHP_STATE_DIR=str(tmp_path / "state"),
+        DPHP_KAFKA_BOOTSTRAP=f"127.0.0.1:{kafka_port}",
+        DPHP_DATABASE_URL=f"postgresql://dphp@127.0.0.1:{pg_port}/dphp",
+    )
+
+
+def status(env) -> dict[str, dict]:
+    result = run(env, "dev", "status", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return {row["component"]: row for row in json.loads(result.stdout)}
+
+
+def test_up_twice_status_down(env, tmp_path):
+    # A jar cache of its own: the first `up` fetches the broker, the second does not.
+    cache = tmp_path / "jars"
+    env["DPHP_KAFKA_JARS_DIR"] = str(cache)
+    first = run(env, "dev", "up", "--no-services")
+    assert first.returncode == 0, first.stderr
+    assert "fetching Kafka" in first.stderr
+    up = status(env)
+    assert up["kafka"]["up"] and up["postgres"]["up"]
+    assert up["kafka"]["address"] == env["DPHP_KAFKA_BOOTSTRAP"]
+    pids = {up["kafka"]["pid"], up["postgres"]["pid"]}
+    assert None not in pids
+
+    second = run(env, "dev", "up", "--no-services")
+    assert second.returncode == 0, second.stderr
+    assert "fetching Kafka" not in second.stderr
+    assert "already running" in second.stderr
+    assert {status(env)["kafka"]["pid"], status(env)["postgres"]["pid"]} == pids
+
+    down = run(env, "dev", "down")
+    assert down.returncode == 0, down.stderr
+    for pid in pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    after = status(env)
+    assert not after["kafka"]["up"] and not after["postgres"]["up"]
+
+    # After a stop, a start reuses the cached jars and the formatted storage.
+    again = run(env, "dev", "up", "--no-services")
+    assert again.returncode == 0, again.stderr
+    assert "fetching Kafka" not in again.stderr
+    assert run(env, "dev", "down").returncode == 0
+
+
+def test_port_taken_gives_one_clear_line(env):
+    port = int(env["DPHP_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1])
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        result = run(env, "dev", "up", "--no-services", timeout=60)
+    try:
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert any(f"port 127.0.0.1:{port} is taken" in line for line in lines)
+        assert "Traceback" not in result.stderr
+    finally:
+        run(env, "dev", "down")
+
+
+def test_missing_java_gives_one_clear_line(env, tmp_path):
+    # A PATH with python's folder but no java.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("mvn",):
+        if shutil.which(tool):
+            (bin_dir / tool).symlink_to(shutil.which(tool))
+    env["PATH"] = f"{bin_dir}:{Path(sys.executable).parent}"
+    result = run(env, "dev", "up", "--no-services", timeout=60)
+    assert result.returncode == 1
+    assert "java not found" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,272 @@
+"""Read commands: `dphp report`, `dphp meetings`, `dphp status`, and `dphp run`."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import json
+import sys
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from services.cli.common import OutputFormat, expected_errors, fail, load_settings, out
+from services.cli.main import app
+from services.projection.queries import DECLARED_FIELDS, LEVELS, RECAP_FIELDS, level_of
+
+FORMAT = typer.Option(OutputFormat.table, "--format", help="table, json or csv")
+PROJECTION_SERVICES = ("registrations", "movements", "meetings")
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"--as-of {value!r} is not an RFC 3339 time (e.g. 2024-08-11T09:00:00+07:00)", code=2)
+    if t.tzinfo is None:
+        fail(f"--as-of {value!r} has no offset; give one, e.g. +07:00", code=2)
+    return t
+
+
+def region_name(code: str) -> str:
+    from schemas.regions import region_name as name
+
+    if code == "ID":
+        return "Indonesia"
+    if "/" in code:
+        desa, number = code.split("/")
+        return f"TPS {number} {name(desa) or desa}"
+    return name(code) or ""
+
+
+def check_region(code: str) -> None:
+    from schemas.regions import region_name as name
+
+    if code == "ID":
+        return
+    base = code.split("/")[0]
+    if name(base) is None:
+        fail(f"unknown region code {code!r}: give a Kemendagri code such as 33.16 or 33.16.01, or ID", code=2)
+
+
+def emit(rows: list[dict[str, Any]], fmt: OutputFormat, columns: list[str], title: str | None = None) -> None:
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False) + "\n")
+        return
+    flat = [{c: _cell(r.get(c)) for c in columns} for r in rows]
+    if fmt is OutputFormat.csv:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(flat)
+        sys.stdout.write(buf.getvalue())
+        return
+    table = Table(*columns, title=title)
+    for r in flat:
+        table.add_row(*(str(r[c]) for c in columns))
+    out.print(table)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dict):
+        return " ".join(f"{k}:{v}" for k, v in value.items())
+    if isinstance(value, list):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else value
+
+
+async def _connect(settings):
+    import asyncpg
+
+    return await asyncpg.connect(settings.database_url, timeout=10)
+
+
+@app.command("report")
+@expected_errors
+def report(
+    region: str = typer.Option(..., "--region", help="region code: ID, 33, 33.16, 33.16.01, 33.16.01.2001"),
+    level: str | None = typer.Option(None, "--level", help=f"one of {', '.join(LEVELS)}; default: the level below"),
+    as_of: str | None = typer.Option(None, "--as-of", help="recap over the events up to this RFC 3339 time"),
+    fmt: OutputFormat = FORMAT,
+) -> None:
+    """One recap row for every region of a level inside a region."""
+    from services.projection import queries
+
+    settings = load_settings()
+    check_region(region)
+    own = level_of(region)
+    if level is None:
+        level = LEVELS[min(LEVELS.index(own) + 1, len(LEVELS) - 1)]
+    if level not in LEVELS:
+        fail(f"--level {level!r}: choose one of {', '.join(LEVELS)}", code=2)
+    if LEVELS.index(level) < LEVELS.index(own):
+        fail(f"--level {level} is above the region's own level ({own})", code=2)
+    t = parse_time(as_of)
+
+    async def fetch():
+        conn = await _connect(settings)
+        try:
+            return await queries.report(conn, settings.db_schema, region, level, t)
+        finally:
+            await conn.close()
+
+    rows = asyncio.run(fetch())
+    for r in rows:
+        r["name"] = region_name(r["region_code"])
+    ordered = [{"level": r["level"], "region_code": r["region_code"], "name": r["name"],
+                **{k: r[k] for k in r if k not in ("level", "region_code", "name")}} for r in rows]
+    columns = ["region_code", "name", "male", "female", "total", "tps_count", "tps_loksus_count",
+               "new_voters", "disabled", "under_age", "over_capacity_tps"]
+    if fmt is not OutputFormat.table:
+        columns = ["level", "region_code", "name", *RECAP_FIELDS[:7], "disability_by_type", *RECAP_FIELDS[7:]]
+    emit(ordered, fmt, columns, title=f"{level} recap in {region} {region_name(region)}" + (f" as of {as_of}" if as_of else ""))
+
+
+@app.command("meetings")
+@expected_errors
+def meetings(
+    region: str | None = typer.Option(None, "--region", help="only meetings of this region or inside it"),
+    fmt: OutputFormat = FORMAT,
+) -> None:
+    """Recapitulation meetings with attendees, declared and computed figures and the discrepancy."""
+    from services.projection import queries
+
+    settings = load_settings()
+    if region:
+        check_region(region)
+
+    async def fetch():
+        conn = await _connect(settings)
+        try:
+            return await queries.meetings(conn, settings.db_schema, region)
+        finally:
+            await conn.close()
+
+    rows = asyncio.run(fetch())
+    if fmt is OutputFormat.json:
+        keys = ["meeting_id", "level", "region_code", "stage", "held_at", "data_cutoff", "attendees",
+                "declared", "computed", "discrepancy"]
+        emit([{k: r[k] for k in keys} for r in rows], fmt, keys)
+        return
+    flat = []
+    for r in rows:
+        row = {"meeting_id": r["meeting_id"], "level": r["level"], "region_code": r["region_code"],
+               "stage": r["stage"], "held_at": r["held_at"], "attendees": len(r["attendees"])}
+        for f in DECLARED_FIELDS:
+            d = r["declared"][f] if r["declared"] else None
+            row[f"{f}"] = f"{d if d is not None else '-'} / {r['computed'][f]}"
+            row[f"{f}_diff"] = r["discrepancy"][f] if r["discrepancy"] else ""
+        flat.append(row)
+    columns = ["meeting_id", "level", "region_code", "stage", "held_at", "attendees",
+               *[c for f in DECLARED_FIELDS for c in (f, f"{f}_diff")]]
+    if fmt is OutputFormat.csv:
+        emit(flat, fmt, columns)
+    else:
+        table_cols = ["meeting_id", "held_at", *DECLARED_FIELDS]
+        emit(flat, fmt, table_cols, title="meetings: declared / computed (discrepancy in --format csv/json)")
+
+
+async def gather_status(settings) -> dict[str, Any]:
+    import asyncpg
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from services.projection.consumer import KINDS
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10000,
+                                **settings.kafka_security_kwargs())
+    await asyncio.wait_for(consumer.start(), 15)
+    try:
+        conn = await asyncpg.connect(settings.database_url, timeout=10)
+        try:
+            groups = []
+            converged = True
+            for service in PROJECTION_SERVICES:
+                topic = KINDS[service].topic(settings)
+                group_id = settings.group_id(service)
+                parts = consumer.partitions_for_topic(topic)
+                if parts is None:
+                    await consumer._client.force_metadata_update()
+                    parts = consumer.partitions_for_topic(topic) or set()
+                tps = [TopicPartition(topic, p) for p in sorted(parts)]
+                ends = await consumer.end_offsets(tps) if tps else {}
+                stored, updated = await _positions(conn, settings.db_schema, group_id, topic)
+                partitions = []
+                for tp in tps:
+                    pos = stored.get(tp.partition, 0)
+                    lag = ends[tp] - pos
+                    converged = converged and lag == 0
+                    partitions.append({"partition": tp.partition, "stored_position": pos,
+                                       "end_offset": ends[tp], "lag": lag})
+                groups.append({"group": group_id, "topic": topic, "partitions": partitions,
+                               "lag": sum(p["lag"] for p in partitions),
+                               "last_applied_at": updated.isoformat() if updated else None})
+            newest = await _newest_event(conn, settings.db_schema)
+            return {"groups": groups, "converged": converged,
+                    "newest_event_time": newest.isoformat() if newest else None}
+        finally:
+            await conn.close()
+    finally:
+        await consumer.stop()
+
+
+async def _positions(conn, schema: str, group_id: str, topic: str):
+    import asyncpg
+
+    try:
+        rows = await conn.fetch(
+            f"SELECT partition, next_offset, updated_at FROM {schema}.consumer_position "
+            "WHERE group_id = $1 AND topic = $2", group_id, topic)
+    except asyncpg.UndefinedTableError:
+        return {}, None
+    return ({r["partition"]: r["next_offset"] for r in rows},
+            max((r["updated_at"] for r in rows), default=None))
+
+
+async def _newest_event(conn, schema: str):
+    import asyncpg
+
+    try:
+        return await conn.fetchval(
+            f"SELECT max(t) FROM (SELECT max(event_time) t FROM {schema}.registration "
+            f"UNION ALL SELECT max(event_time) FROM {schema}.movement) x")
+    except asyncpg.UndefinedTableError:
+        return None
+
+
+@app.command("status")
+@expected_errors
+def status(fmt: OutputFormat = FORMAT) -> None:
+    """Per consumer group and partition: stored position, end offset, lag; projection freshness."""
+    settings = load_settings()
+    result = asyncio.run(gather_status(settings))
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    rows = [{"group": g["group"], "topic": g["topic"], **p} for g in result["groups"] for p in g["partitions"]]
+    emit(rows, fmt, ["group", "topic", "partition", "stored_position", "end_offset", "lag"],
+         title="consumer positions (stored in the database with each batch)")
+    if fmt is OutputFormat.table:
+        for g in result["groups"]:
+            out.print(f"{g['group']}: lag {g['lag']}, last batch applied at {g['last_applied_at'] or '-'}")
+        out.print(f"newest event in the projection: {result['newest_event_time'] or '-'}")
+        out.print("[green]converged[/green]" if result["converged"] else "[yellow]not converged yet[/yellow]")
+
+
+@app.command("run")
+def run(service: str = typer.Argument(..., help="registrations, movements, meetings or report")) -> None:
+    """Run one service in the foreground (any number of instances may run; they share partitions)."""
+    import importlib
+
+    known = ("registrations", "movements", "meetings", "report")
+    if service not in known:
+        fail(f"unknown service {service!r}: choose one of {', '.join(known)}", code=2)
+    module = importlib.import_module(f"services.{service}.app")
+    try:
+        asyncio.run(module.create_app(load_settings()).run())
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,18 @@
+"""The movements projection service: `dphp run movements` or `faststream run --factory services.movements.app:create_app`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from faststream import FastStream
+
+from services.common.settings import Settings
+from services.projection.app_factory import build_app
+
+
+def create_app(settings: Settings | None = None) -> FastStream:
+    return build_app(settings or Settings(), "movements")
+
+
+if __name__ == "__main__":
+    asyncio.run(create_app().run())

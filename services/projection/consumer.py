@@ -1,0 +1,270 @@
+"""A projection service: consumes one topic in batches and applies them to PostgreSQL.
+
+Positions live in the database, written in the batch's transaction; on partition assignment
+the consumer seeks to them, so Kafka's committed offsets are advisory only. Invalid events go
+to the dead-letter topic unchanged; transient failures (database or broker down) are retried
+with backoff and commit nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from schemas.events import TYPE_MEETING_HELD, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED
+from schemas.parsing import InvalidEvent, parse_event
+from services.common.settings import Settings
+from services.projection import store as st
+
+log = logging.getLogger("dphp.projection")
+
+TRANSIENT_DB_ERRORS = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.QueryCanceledError,
+)
+
+
+@dataclass(frozen=True)
+class Kind:
+    service: str
+    event_type: str
+    topic: Callable[[Settings], str]
+    to_row: Callable[[Any, Any], tuple]
+    apply: str  # name of the ProjectionStore method
+
+
+KINDS = {
+    "registrations": Kind("registrations", TYPE_VOTER_REGISTERED, lambda s: s.topic_registered,
+                          lambda e, cutoff: st.registration_row(e, cutoff), "apply_registrations"),
+    "movements": Kind("movements", TYPE_VOTER_MOVED, lambda s: s.topic_moved,
+                      lambda e, cutoff: st.movement_row(e), "apply_movements"),
+    "meetings": Kind("meetings", TYPE_MEETING_HELD, lambda s: s.topic_meetings,
+                     lambda e, cutoff: st.meeting_row(e), "apply_meetings"),
+}
+
+
+class _Health:
+    """Logs one line per change between healthy and failing, not one per retry."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.failing_since: float | None = None
+
+    def failed(self, exc: BaseException, retry_in: float) -> None:
+        if self.failing_since is None:
+            self.failing_since = asyncio.get_running_loop().time()
+            log.warning("%s unavailable (%s: %s); retrying with backoff, nothing committed",
+                        self.what, type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
+
+    def ok(self) -> None:
+        if self.failing_since is not None:
+            took = asyncio.get_running_loop().time() - self.failing_since
+            log.warning("%s reachable again after %.1f s; resumed", self.what, took)
+            self.failing_since = None
+
+
+class ProjectionConsumer:
+    """The logic of one projection service; `app.py` wires it into a FastStream app."""
+
+    def __init__(self, settings: Settings, service: str) -> None:
+        self.settings = settings
+        self.kind = KINDS[service]
+        self.topic = self.kind.topic(settings)
+        self.group_id = settings.group_id(service)
+        self.cutoff = st.eligible_cutoff(settings.voting_day)
+        # Returns the aiokafka consumer of the subscriber (set by the app's wiring).
+        self.consumer_ref: Callable[[], Any] = lambda: None
+        self._conn: asyncpg.Connection | None = None
+        self._store: st.ProjectionStore | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._db_health = _Health("PostgreSQL")
+        self._kafka_health = _Health("Kafka (dead-letter topic)")
+        self.applied = 0
+        self.dead_lettered = 0
+
+    # lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        await self._store_ready()
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap, enable_idempotence=True, acks="all",
+            **self.settings.kafka_security_kwargs(),
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()
+
+    async def _store_ready(self) -> st.ProjectionStore:
+        """A connected store; retries with backoff while the database is unreachable."""
+        delay = 0.5
+        while True:
+            if self._store is not None and self._conn is not None and not self._conn.is_closed():
+                return self._store
+            try:
+                conn = await asyncpg.connect(self.settings.database_url, timeout=10)
+                store = st.ProjectionStore(conn, self.settings.db_schema)
+                await store.prepare()
+                await store.ensure_config(self.settings.voting_day, self.settings.tps_capacity)
+                self._conn, self._store = conn, store
+                self._db_health.ok()
+                return store
+            except TRANSIENT_DB_ERRORS as exc:
+                self._db_health.failed(exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.terminate()
+        self._conn = self._store = None
+
+    # rebalancing -----------------------------------------------------------------------
+    def listener(self) -> ConsumerRebalanceListener:
+        outer = self
+
+        class SeekToStoredPositions(ConsumerRebalanceListener):
+            async def on_partitions_revoked(self, revoked):
+                # Positions are written with each batch's transaction: nothing to flush.
+                return None
+
+            async def on_partitions_assigned(self, assigned):
+                await outer.seek_to_stored(assigned)
+
+        return SeekToStoredPositions()
+
+    @property
+    def consumer(self):
+        return self.consumer_ref()
+
+    async def seek_to_stored(self, assigned) -> None:
+        if self.consumer is None or not assigned:
+            return
+        positions = await self._with_db(lambda store: store.positions(self.group_id, self.topic))
+        for tp in sorted(assigned):
+            if tp.topic != self.topic:
+                continue
+            if tp.partition in positions:
+                self.consumer.seek(tp, positions[tp.partition])
+            else:
+                await self.consumer.seek_to_beginning(tp)
+        log.info("assigned partitions %s; resuming from stored positions %s",
+                 sorted(tp.partition for tp in assigned), {p: positions.get(p, 0) for p in sorted(tp.partition for tp in assigned)})
+
+    async def _with_db(self, action):
+        delay = 0.5
+        while True:
+            store = await self._store_ready()
+            try:
+                result = await action(store)
+                self._db_health.ok()
+                return result
+            except TRANSIENT_DB_ERRORS as exc:
+                if not isinstance(exc, (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)):
+                    self._drop_connection()
+                self._db_health.failed(exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    # the batch -----------------------------------------------------------------------
+    async def handle(self, records: Sequence[Any]) -> None:
+        """Validates, dead-letters the invalid, applies the rest with the positions."""
+        good: list[tuple[Any, tuple]] = []
+        bad: list[tuple[Any, InvalidEvent]] = []
+        next_offsets: dict[tuple[str, int], int] = {}
+        for rec in records:
+            key = (rec.topic, rec.partition)
+            if rec.offset + 1 > next_offsets.get(key, 0):
+                next_offsets[key] = rec.offset + 1
+            try:
+                event = parse_event(rec.value, self.kind.event_type)
+                good.append((rec, self.kind.to_row(event, self.cutoff)))
+            except InvalidEvent as exc:
+                bad.append((rec, exc))
+        positions = [(t, p, o) for (t, p), o in next_offsets.items()]
+        if bad:
+            await self._dead_letter(bad)
+        await self._apply(good, positions)
+        self.applied += len(good)
+        await self._advisory_commit(next_offsets)
+
+    async def _apply(self, good: list[tuple[Any, tuple]], positions: list[st.Position]) -> None:
+        rows = [row for _, row in good]
+        try:
+            await self._with_db(lambda store: getattr(store, self.kind.apply)(rows, self.group_id, positions))
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, asyncpg.ProgramLimitExceededError) as exc:
+            # Some event can never be applied: find it by applying one at a time, then
+            # dead-letter it and store the positions. Re-applying is harmless (set semantics).
+            log.error("batch of %d rejected by the database (%s); isolating the event(s)", len(rows), type(exc).__name__)
+            rejected = []
+            for rec, row in good:
+                try:
+                    await self._with_db(lambda store: getattr(store, self.kind.apply)([row], self.group_id, []))
+                except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError,
+                        asyncpg.ProgramLimitExceededError) as one:
+                    rejected.append((rec, InvalidEvent(f"database rejected the event: {type(one).__name__}",
+                                                       "UnapplicableEvent")))
+            if rejected:
+                await self._dead_letter(rejected)
+            await self._with_db(lambda store: getattr(store, self.kind.apply)([], self.group_id, positions))
+
+    async def _dead_letter(self, bad: list[tuple[Any, InvalidEvent]]) -> None:
+        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+        delay = 0.5
+        while True:
+            try:
+                futures = []
+                for rec, exc in bad:
+                    headers = [
+                        ("dphp.original.topic", rec.topic.encode()),
+                        ("dphp.original.partition", str(rec.partition).encode()),
+                        ("dphp.original.offset", str(rec.offset).encode()),
+                        ("dphp.consumer.group", self.group_id.encode()),
+                        ("dphp.error.class", exc.error_class.encode()),
+                        ("dphp.error.reason", exc.reason.encode()),
+                        ("dphp.failed.at", now.encode()),
+                    ]
+                    futures.append(await self._producer.send(
+                        self.settings.topic_dead_letter, value=rec.value, key=rec.key, headers=headers))
+                await asyncio.gather(*futures)
+                self._kafka_health.ok()
+                break
+            except KafkaError as exc:
+                self._kafka_health.failed(exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        for rec, exc in bad:
+            log.warning("dead-lettered %s/%d@%d: %s", rec.topic, rec.partition, rec.offset, exc.reason)
+        self.dead_lettered += len(bad)
+
+    async def _advisory_commit(self, next_offsets: dict[tuple[str, int], int]) -> None:
+        # Kafka's committed offsets only serve outside tools; the database is the truth.
+        if self.consumer is None:
+            return
+        owned = self.consumer.assignment()
+        offsets = {TopicPartition(t, p): o for (t, p), o in next_offsets.items() if TopicPartition(t, p) in owned}
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except KafkaError as exc:
+            log.debug("advisory commit skipped: %s", exc)

@@ -1,0 +1,179 @@
+"""Read side of the projection: recap rows (current or as of a time) and meetings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import asyncpg
+
+LEVELS = ("nasional", "provinsi", "kabupaten", "kecamatan", "desa", "tps")
+RECAP_FIELDS = (
+    "male", "female", "total", "tps_count", "tps_loksus_count", "new_voters", "disabled",
+    "under_age", "over_capacity_tps",
+)
+DECLARED_FIELDS = ("male", "female", "total", "tps_count", "tps_loksus_count")
+
+
+def level_of(region_code: str) -> str:
+    if region_code == "ID":
+        return "nasional"
+    if "/" in region_code:
+        return "tps"
+    return ("provinsi", "kabupaten", "kecamatan", "desa")[region_code.count(".")]
+
+
+def _region_filter(region_code: str, column: str, first_param: int) -> tuple[str, list[Any]]:
+    """SQL condition for `column` (a desa code or TPS code) lying in the region."""
+    if region_code == "ID":
+        return "true", []
+    if "/" in region_code:
+        return f"{column} = ${first_param}", [region_code]
+    return f"({column} = ${first_param} OR {column} LIKE ${first_param + 1})", [region_code, region_code + ".%"]
+
+
+def _row(record: asyncpg.Record) -> dict[str, Any]:
+    row = {"level": record["level"], "region_code": record["region_code"]}
+    for f in RECAP_FIELDS:
+        row[f] = record[f]
+        if f == "disabled":
+            row["disability_by_type"] = {str(k): record[f"d{k}"] for k in range(1, 7)}
+    return row
+
+
+async def report(
+    conn: asyncpg.Connection, schema: str, region_code: str, level: str, as_of: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Recap rows of every region of `level` inside `region_code` (itself when the levels match)."""
+    if as_of is not None:
+        rows = await recap_as_of(conn, schema, region_code, as_of)
+        return [r for r in rows if r["level"] == level]
+    cond, params = _region_filter(region_code, "region_code", 2)
+    records = await conn.fetch(
+        f"SELECT * FROM {schema}.recap_full WHERE level = $1 AND {cond} ORDER BY region_code",
+        level, *params,
+    )
+    return [_row(r) for r in records]
+
+
+async def recap_as_of(
+    conn: asyncpg.Connection, schema: str, region_code: str, t: dt.datetime
+) -> list[dict[str, Any]]:
+    """Every level's rows inside `region_code` over the events with time <= t only."""
+    s = schema
+    if region_code == "ID":
+        cand_cond, params = "true", []
+    else:
+        desa_region = region_code.split("/")[0]
+        cand_cond, params = _region_filter(desa_region, "desa_code", 2)
+    # Candidates: NIKs with a placement event in the region up to t; their latest
+    # registration and latest move up to t decide identity and placement.
+    if "/" in region_code:
+        tps_cond = _region_filter(region_code, "tps.tps_code", 2 + len(params))
+    else:
+        tps_cond = _region_filter(region_code, "tps.desa_code", 2 + len(params))
+    records = await conn.fetch(
+        f"""
+        WITH cand AS (
+            SELECT nik FROM {s}.registration WHERE event_time <= $1 AND {cand_cond}
+            UNION
+            SELECT nik FROM {s}.movement WHERE event_time <= $1 AND {cand_cond}
+        ), reg AS (
+            SELECT DISTINCT ON (r.nik) r.nik, r.event_time, r.event_id, r.sex, r.eligible, r.new_voter,
+                   r.disability, r.desa_code, r.tps_number
+            FROM {s}.registration r JOIN cand USING (nik) WHERE r.event_time <= $1
+            ORDER BY r.nik, r.event_time DESC, r.event_id DESC
+        ), mv AS (
+            SELECT DISTINCT ON (m.nik) m.nik, m.event_time, m.event_id, m.desa_code, m.tps_number
+            FROM {s}.movement m JOIN reg USING (nik) WHERE m.event_time <= $1
+            ORDER BY m.nik, m.event_time DESC, m.event_id DESC
+        ), placed AS (
+            SELECT reg.sex, reg.eligible, reg.new_voter, reg.disability,
+                   CASE WHEN mv.nik IS NOT NULL AND (mv.event_time, mv.event_id) > (reg.event_time, reg.event_id)
+                        THEN mv.desa_code ELSE reg.desa_code END AS desa_code,
+                   CASE WHEN mv.nik IS NOT NULL AND (mv.event_time, mv.event_id) > (reg.event_time, reg.event_id)
+                        THEN mv.tps_number ELSE reg.tps_number END AS tps_number
+            FROM reg LEFT JOIN mv USING (nik)
+        ), tps AS (
+            SELECT p.desa_code, p.tps_number,
+                   p.desa_code || '/' || lpad(p.tps_number::text, 3, '0') AS tps_code,
+                   count(*) FILTER (WHERE eligible AND sex = 'L') AS male,
+                   count(*) FILTER (WHERE eligible AND sex = 'P') AS female,
+                   count(*) FILTER (WHERE eligible) AS total,
+                   count(*) FILTER (WHERE eligible AND new_voter) AS new_voters,
+                   count(*) FILTER (WHERE eligible AND disability IS NOT NULL) AS disabled,
+                   count(*) FILTER (WHERE eligible AND disability = 1) AS d1,
+                   count(*) FILTER (WHERE eligible AND disability = 2) AS d2,
+                   count(*) FILTER (WHERE eligible AND disability = 3) AS d3,
+                   count(*) FILTER (WHERE eligible AND disability = 4) AS d4,
+                   count(*) FILTER (WHERE eligible AND disability = 5) AS d5,
+                   count(*) FILTER (WHERE eligible AND disability = 6) AS d6,
+                   count(*) FILTER (WHERE NOT eligible) AS under_age
+            FROM placed p GROUP BY p.desa_code, p.tps_number
+        ), x AS (
+            SELECT tps.*, (total > 0)::int AS tps_count,
+                   (total > 0 AND l.loksus_since IS NOT NULL AND l.loksus_since <= $1)::int AS tps_loksus_count,
+                   (total > c.tps_capacity)::int AS over_capacity_tps,
+                   left(tps.desa_code, 8) AS kecamatan, left(tps.desa_code, 5) AS kabupaten,
+                   left(tps.desa_code, 2) AS provinsi
+            FROM tps LEFT JOIN {s}.tps_loksus l USING (desa_code, tps_number)
+            CROSS JOIN {s}.projection_config c
+            WHERE {tps_cond[0]}
+        )
+        SELECT CASE
+                 WHEN GROUPING(tps_code) = 0 THEN 'tps'
+                 WHEN GROUPING(desa_code) = 0 THEN 'desa'
+                 WHEN GROUPING(kecamatan) = 0 THEN 'kecamatan'
+                 WHEN GROUPING(kabupaten) = 0 THEN 'kabupaten'
+                 WHEN GROUPING(provinsi) = 0 THEN 'provinsi'
+                 ELSE 'nasional' END AS level,
+               COALESCE(tps_code, desa_code, kecamatan, kabupaten, provinsi, 'ID') AS region_code,
+               {", ".join(f"sum({f})::int AS {f}" for f in RECAP_FIELDS)},
+               {", ".join(f"sum(d{k})::int AS d{k}" for k in range(1, 7))}
+        FROM x
+        GROUP BY GROUPING SETS ((tps_code), (desa_code), (kecamatan), (kabupaten), (provinsi), ())
+        """,
+        t, *params, *tps_cond[1],
+    )
+    rows = [_row(r) for r in records]
+    # Keep the rows inside the region (the grouping sets also yield its ancestors).
+    return [r for r in rows if _inside(r["region_code"], region_code)]
+
+
+def _inside(code: str, region: str) -> bool:
+    if region == "ID":
+        return True
+    return code == region or code.startswith(region + ".") or code.startswith(region + "/")
+
+
+async def meetings(conn: asyncpg.Connection, schema: str, region_code: str | None = None) -> list[dict[str, Any]]:
+    """Meetings in the region with declared, computed (as-of recap at cutoff) and discrepancy."""
+    if region_code and region_code != "ID":
+        cond, params = _region_filter(region_code, "region_code", 1)
+    else:
+        cond, params = "true", []
+    records = await conn.fetch(f"SELECT * FROM {schema}.meeting WHERE {cond} ORDER BY meeting_id", *params)
+    result = []
+    for m in records:
+        cutoff = m["data_cutoff"] or m["held_at"]
+        rows = await recap_as_of(conn, schema, m["region_code"], cutoff)
+        own = next((r for r in rows if r["region_code"] == m["region_code"]), None)
+        computed = {f: (own[f] if own else 0) for f in DECLARED_FIELDS}
+        declared = _json(m["declared"])
+        discrepancy = {f: declared[f] - computed[f] for f in DECLARED_FIELDS} if declared is not None else None
+        result.append({
+            "meeting_id": m["meeting_id"], "level": m["level"], "region_code": m["region_code"],
+            "stage": m["stage"], "held_at": m["held_at"].isoformat(),
+            "data_cutoff": m["data_cutoff"].isoformat() if m["data_cutoff"] else None,
+            "venue": m["venue"], "attendees": _json(m["attendees"]), "declared": declared,
+            "computed": computed, "discrepancy": discrepancy, "notes": m["notes"],
+        })
+    return result
+
+
+def _json(value: Any) -> Any:
+    import orjson
+
+    if value is None or not isinstance(value, (str, bytes)):
+        return value
+    return orjson.loads(value)

@@ -1,0 +1,80 @@
+"""The SQL layer alone (no Kafka): batches in any order equal the pure fold."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from schemas.events import MeetingHeld, VoterMoved, VoterRegistered
+from services.common.db import migrate
+from services.projection import queries
+from services.projection import store as st
+from services.projection.fold import Projection
+from services.projection.recap import comparable_meetings, comparable_report
+from tests.eventsets import deliveries, event_set
+
+pytestmark = pytest.mark.integration
+
+
+async def apply_all(store: st.ProjectionStore, events, batch: int, cutoff) -> None:
+    for i in range(0, len(events), batch):
+        chunk = events[i:i + batch]
+        regs = [st.registration_row(e, cutoff) for e in chunk if isinstance(e, VoterRegistered)]
+        moves = [st.movement_row(e) for e in chunk if isinstance(e, VoterMoved)]
+        meetings = [st.meeting_row(e) for e in chunk if isinstance(e, MeetingHeld)]
+        await store.apply_registrations(regs, "g.reg", [("t", 0, i + len(chunk))])
+        await store.apply_movements(moves, "g.mov", [("t", 0, i + len(chunk))])
+        await store.apply_meetings(meetings, "g.meet", [("t", 0, i + len(chunk))])
+
+
+@pytest.fixture
+async def store(settings):
+    await migrate(settings)
+    conn = await asyncpg.connect(settings.database_url)
+    s = st.ProjectionStore(conn, settings.db_schema)
+    await s.prepare()
+    await s.ensure_config(settings.voting_day, 3)
+    yield s
+    await conn.execute(f"DROP SCHEMA {settings.db_schema} CASCADE")
+    await conn.close()
+
+
+@pytest.mark.parametrize("seed,batch", [(1, 1000), (2, 37), (3, 1)])
+async def test_batches_in_any_order_equal_the_fold(store, settings, seed, batch):
+    events = event_set(seed, voters=150 if batch > 1 else 40)
+    expected = Projection(tps_capacity=3)
+    expected.apply(events)
+    await apply_all(store, deliveries(events, seed), batch, st.eligible_cutoff(settings.voting_day))
+
+    records = await store.conn.fetch(f"SELECT * FROM {settings.db_schema}.recap_full")
+    actual = comparable_report([queries._row(r) for r in records])
+    assert actual == comparable_report(expected.recap())
+
+    meetings = await queries.meetings(store.conn, settings.db_schema)
+    assert comparable_meetings(meetings) == comparable_meetings(expected.meetings())
+
+
+async def test_as_of_recap_equals_the_fold_of_earlier_events(store, settings):
+    events = event_set(7, voters=150)
+    expected = Projection(tps_capacity=3)
+    expected.apply(events)
+    await apply_all(store, deliveries(events, 7), 500, st.eligible_cutoff(settings.voting_day))
+    times = sorted({e.time for e in events})
+    for t in (times[0], times[len(times) // 3], times[len(times) // 2], times[-1]):
+        for region in ("ID", "33.16", "33.16.01", "33.16.01.2001", "33.16.09.1011/901"):
+            rows = await queries.recap_as_of(store.conn, settings.db_schema, region, t)
+            want = {k: v for k, v in comparable_report(expected.recap(as_of=t)).items()
+                    if queries._inside(k[1], region)}
+            assert comparable_report(rows) == want, (t, region)
+
+
+async def test_reapplying_everything_changes_nothing(store, settings):
+    events = event_set(11, voters=100)
+    cutoff = st.eligible_cutoff(settings.voting_day)
+    await apply_all(store, events, 250, cutoff)
+    before = await store.conn.fetch(f"SELECT * FROM {settings.db_schema}.recap_full ORDER BY level, region_code")
+    await apply_all(store, list(reversed(events)), 77, cutoff)
+    after = await store.conn.fetch(f"SELECT * FROM {settings.db_schema}.recap_full ORDER BY level, region_code")
+    assert [dict(r) for r in before] == [dict(r) for r in after]
+    positions = await store.positions("g.reg", "t")
+    assert positions == {0: len(events)}  # never moves backwards

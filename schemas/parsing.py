@@ -1,0 +1,436 @@
+"""Parsing DPHP events from Kafka record values (and from CSV rows) with one clear reason on failure.
+
+``parse_event(raw)`` validates the bytes directly (pydantic-core parses the JSON and validates
+in one pass, dispatching on ``type`` through a discriminated union: no intermediate dict). On
+failure it raises ``InvalidEvent`` whose ``reason`` is one human line, e.g.
+``data.nik: NIK must be 16 digits`` or ``subject must equal data.nik``, and whose ``error_class``
+is one of the ``ERROR_*`` constants (for the ``dphp.error.class`` dead-letter header). A reason
+never contains a full NIK (and no input value other than codes, event types and times);
+``mask_nik`` gives the published form ``3316**********02``.
+
+CSV layout (``dphp publish``)
+-----------------------------
+One CSV file (RFC 4180, UTF-8, a leading byte-order mark is ignored, comma separator) holds
+events of one type. The first row is a header naming the columns; their order is free, the
+canonical order being ``csv_columns(type)``:
+
+* envelope: ``id,source,type,time,subject``; optional ``specversion`` (empty or absent: "1.0"),
+  ``datacontenttype``, ``dataschema``. Any other column without a ``data.`` prefix is a
+  CloudEvents extension attribute (string; left out when empty).
+* data, flattened with dots:
+
+  - voter-registered: ``data.nik, data.nkk, data.name, data.birth_place, data.birth_date,
+    data.sex, data.marital_status, data.disability, data.ktp_el, data.address.street,
+    data.address.rt, data.address.rw, data.tps.desa_code, data.tps.number, data.tps.kind,
+    data.new_voter``
+  - voter-moved: ``data.nik, data.to_tps.desa_code, data.to_tps.number, data.to_tps.kind,
+    data.from_tps.desa_code, data.from_tps.number, data.from_tps.kind, data.reason``
+  - meeting-held: ``data.meeting_id, data.level, data.region_code, data.stage, data.held_at,
+    data.data_cutoff, data.venue, data.attendees, data.declared, data.notes``
+
+Cell values:
+
+* text cells are taken as they are (an empty cell of a required text field is the empty string);
+* integers (``data.disability``, ``data.*tps.number``): decimal digits (``7``, ``007``); anything
+  else is passed on as text and rejected as a wrong type;
+* booleans (``data.ktp_el``, ``data.new_voter``): ``true`` or ``false``, any case;
+* dates ``YYYY-MM-DD``; date-times RFC 3339 with offset;
+* ``data.attendees``: a JSON array of ``{"institution", "name", "role"}`` objects;
+  ``data.declared``: a JSON object (``{"male": ..., "female": ..., "total": ..., "tps_count": ...,
+  "tps_loksus_count": ...}``) or an empty cell;
+* an empty (or blank) cell of an optional field means null: ``data.disability``,
+  ``data.data_cutoff``, ``data.declared``, ``datacontenttype``, ``dataschema``; ``from_tps`` is
+  null when its three cells are empty.
+
+``csv_row_to_json(header, row)`` builds the CloudEvent JSON bytes of a row, which then go through
+``parse_event`` like any JSONL line; ``event_to_csv_row`` is its inverse.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import Field, TypeAdapter, ValidationError
+
+from schemas.events import (
+    EVENT_TYPES,
+    RULE_ERROR_TYPES,
+    pattern_error,
+    TYPE_MEETING_HELD,
+    TYPE_PREFIX,
+    TYPE_VOTER_MOVED,
+    TYPE_VOTER_REGISTERED,
+    MeetingHeld,
+    VoterMoved,
+    VoterRegistered,
+)
+
+AnyEvent = VoterRegistered | VoterMoved | MeetingHeld
+TopicKind = Literal["registered", "moved", "meetings"]
+
+#: ``dphp.error.class`` values.
+ERROR_MALFORMED = "malformed"  # not UTF-8, not JSON, not an object, a NUL character, a bad CSV row
+ERROR_UNKNOWN_TYPE = "unknown_type"  # type missing, unknown, or another major version
+ERROR_UNEXPECTED_TYPE = "unexpected_type"  # a known type, but not the one of this topic
+ERROR_SCHEMA = "schema"  # missing or wrong-typed field, value outside its enumeration or range
+ERROR_RULE = "rule"  # a contract rule: NIK/NKK, region codes, subject, birth_date, level, time format
+ERROR_CLASSES = (ERROR_MALFORMED, ERROR_UNKNOWN_TYPE, ERROR_UNEXPECTED_TYPE, ERROR_SCHEMA, ERROR_RULE)
+
+KIND_BY_TYPE: dict[str, TopicKind] = {
+    TYPE_VOTER_REGISTERED: "registered",
+    TYPE_VOTER_MOVED: "moved",
+    TYPE_MEETING_HELD: "meetings",
+}
+TYPE_BY_KIND: dict[str, str] = {v: k for k, v in KIND_BY_TYPE.items()}
+_KNOWN_NAMES = {t[len(TYPE_PREFIX): t.rindex(".v")]: t for t in EVENT_TYPES}
+
+
+class InvalidEvent(ValueError):
+    """An event that breaks the contract; ``reason`` is one line without personal data."""
+
+    def __init__(self, reason: str, error_class: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error_class = error_class
+
+    def __repr__(self) -> str:
+        return f"InvalidEvent({self.reason!r}, {self.error_class!r})"
+
+
+_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(
+    Annotated[VoterRegistered | VoterMoved | MeetingHeld, Field(discriminator="type")]
+)
+
+# A JSON \u0000 escape not itself escaped (PostgreSQL text cannot hold NUL).
+_NUL_B = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_NUL_S = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def parse_event(raw: bytes | bytearray | str, expected_type: str | None = None) -> AnyEvent:
+    """Validates one CloudEvent (JSON, structured mode) per CONTRACT section 2.
+
+    ``expected_type``: the ``type`` the topic carries; another known type is rejected with
+    ``ERROR_UNEXPECTED_TYPE``. Raises ``InvalidEvent``.
+    """
+    try:
+        event = _ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        raise _explain(exc, raw, expected_type) from None
+    if expected_type is not None and event.type != expected_type:
+        raise InvalidEvent(_unexpected(event.type, expected_type), ERROR_UNEXPECTED_TYPE)
+    if isinstance(raw, str):
+        if "\\u0000" in raw and _NUL_S.search(raw):
+            raise InvalidEvent(_NUL_REASON, ERROR_MALFORMED)
+    elif b"\\u0000" in raw and _NUL_B.search(raw):
+        raise InvalidEvent(_NUL_REASON, ERROR_MALFORMED)
+    return event
+
+
+_NUL_REASON = "a string contains a NUL character (\\u0000)"
+
+
+def mask_nik(nik: str) -> str:
+    """The published form of a NIK: first 4 and last 2 digits, 10 ``*`` between (``3316**********02``).
+
+    Works on any string; one shorter than 7 characters is starred entirely.
+    """
+    if len(nik) < 7:
+        return "*" * len(nik)
+    return f"{nik[:4]}{'*' * 10}{nik[-2:]}"
+
+
+def event_key(event: AnyEvent) -> bytes:
+    """The Kafka key of the event (CONTRACT 1): the NIK for voter events, the meeting_id for meetings."""
+    if isinstance(event, MeetingHeld):
+        return event.data.meeting_id.encode()
+    return event.data.nik.encode()
+
+
+def topic_kind(event: AnyEvent | str) -> TopicKind:
+    """``registered``, ``moved`` or ``meetings`` for an event or a ``type`` string.
+
+    The topic name is the setting ``topic_<kind>`` (``Settings.topic_registered`` ...).
+    """
+    t = event if isinstance(event, str) else event.type
+    try:
+        return KIND_BY_TYPE[t]
+    except KeyError:
+        raise ValueError(f"not a DPHP event type: {_shown(t)!r}") from None
+
+
+def describe_type(t: str, expected_type: str | None = None) -> tuple[str, str] | None:
+    """(reason, error_class) if ``t`` is not acceptable (unknown, other major version, or not
+    ``expected_type``), else None."""
+    if t in KIND_BY_TYPE:
+        if expected_type is not None and t != expected_type:
+            return _unexpected(t, expected_type), ERROR_UNEXPECTED_TYPE
+        return None
+    return _unknown_type(t), ERROR_UNKNOWN_TYPE
+
+
+# --- error wording --------------------------------------------------------------------------------
+
+_TYPE_RE = re.compile(re.escape(TYPE_PREFIX) + r"([a-z0-9-]+)\.v([0-9]+)")
+
+
+def _shown(v: str, limit: int = 80) -> str:
+    return v if len(v) <= limit else v[:limit] + "..."
+
+
+def _unknown_type(tag: str) -> str:
+    m = _TYPE_RE.fullmatch(tag)
+    if m and m.group(1) in _KNOWN_NAMES:
+        return (f"type {tag}: major version v{m.group(2)} is not supported "
+                f"(this consumer reads {_KNOWN_NAMES[m.group(1)]})")
+    return f"type {_shown(tag)!r} is not a DPHP event type (known: {', '.join(EVENT_TYPES)})"
+
+
+def _unexpected(actual: str, expected: str) -> str:
+    return f"type {actual} does not belong here (expected {expected})"
+
+
+def _path(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+_PHRASES = (
+    ("Input should be ", "must be "),
+    ("Input should have ", "must have "),
+    ("String should ", "must "),
+    ("List should ", "must "),
+    ("Value error, ", ""),
+    ("Field required", "missing"),
+)
+
+
+def _message(err: dict[str, Any]) -> str:
+    msg: str = err["msg"]
+    for old, new in _PHRASES:
+        if msg.startswith(old):
+            msg = new + msg[len(old):]
+            break
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field"
+    return msg
+
+
+def _explain(exc: ValidationError, raw: bytes | bytearray | str, expected_type: str | None) -> InvalidEvent:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    kind = first["type"]
+    if kind == "json_invalid":
+        if not isinstance(raw, str):
+            try:
+                bytes(raw).decode("utf-8")
+            except UnicodeDecodeError as u:
+                return InvalidEvent(f"not valid UTF-8 (byte {u.start + 1})", ERROR_MALFORMED)
+        detail = (first.get("ctx") or {}).get("error") or first["msg"]
+        return InvalidEvent(f"malformed JSON: {detail}", ERROR_MALFORMED)
+    if kind in ("model_attributes_type", "model_type", "dict_type") and not first["loc"]:
+        return InvalidEvent("the event must be a JSON object", ERROR_MALFORMED)
+    if kind == "union_tag_not_found":
+        return InvalidEvent("type: missing", ERROR_UNKNOWN_TYPE)
+    if kind == "union_tag_invalid":
+        tag = str((first.get("ctx") or {}).get("tag", ""))
+        return InvalidEvent(_unknown_type(tag), ERROR_UNKNOWN_TYPE)
+    loc = first["loc"]
+    # loc[0] is the discriminator tag: the event's type.
+    tag = loc[0] if loc and isinstance(loc[0], str) and loc[0] in KIND_BY_TYPE else None
+    if tag is not None:
+        if expected_type is not None and tag != expected_type:
+            return InvalidEvent(_unexpected(tag, expected_type), ERROR_UNEXPECTED_TYPE)
+        loc = loc[1:]
+    path = _path(loc)
+    if kind == "string_pattern_mismatch" and loc and isinstance(loc[-1], str):
+        kind, msg = pattern_error(loc[-1], first.get("input"))
+    else:
+        msg = _message(first)
+    reason = f"{path}: {msg}" if path else msg
+    if len(errors) > 1:
+        reason += f" (and {len(errors) - 1} more {'error' if len(errors) == 2 else 'errors'})"
+    klass = ERROR_RULE if kind in RULE_ERROR_TYPES else ERROR_SCHEMA
+    return InvalidEvent(reason, klass)
+
+
+# --- CSV ------------------------------------------------------------------------------------------
+
+ENVELOPE_COLUMNS: tuple[str, ...] = ("id", "source", "type", "time", "subject")
+OPTIONAL_ENVELOPE_COLUMNS: tuple[str, ...] = ("specversion", "datacontenttype", "dataschema")
+
+_TPS_COLUMNS = ("desa_code", "number", "kind")
+CSV_DATA_COLUMNS: dict[str, tuple[str, ...]] = {
+    TYPE_VOTER_REGISTERED: (
+        "data.nik", "data.nkk", "data.name", "data.birth_place", "data.birth_date", "data.sex",
+        "data.marital_status", "data.disability", "data.ktp_el", "data.address.street",
+        "data.address.rt", "data.address.rw", "data.tps.desa_code", "data.tps.number",
+        "data.tps.kind", "data.new_voter",
+    ),
+    TYPE_VOTER_MOVED: (
+        "data.nik", *(f"data.to_tps.{c}" for c in _TPS_COLUMNS), *(f"data.from_tps.{c}" for c in _TPS_COLUMNS),
+        "data.reason",
+    ),
+    TYPE_MEETING_HELD: (
+        "data.meeting_id", "data.level", "data.region_code", "data.stage", "data.held_at",
+        "data.data_cutoff", "data.venue", "data.attendees", "data.declared", "data.notes",
+    ),
+}
+
+_TEXT, _OPT_TEXT, _INT, _OPT_INT, _BOOL, _JSON, _OPT_JSON, _EXTENSION, _SPECVERSION = range(9)
+_COLUMN_KIND: dict[str, int] = {
+    "specversion": _SPECVERSION,
+    "datacontenttype": _OPT_TEXT,
+    "dataschema": _OPT_TEXT,
+    "data.disability": _OPT_INT,
+    "data.tps.number": _INT,
+    "data.to_tps.number": _INT,
+    "data.from_tps.number": _INT,
+    "data.ktp_el": _BOOL,
+    "data.new_voter": _BOOL,
+    "data.data_cutoff": _OPT_TEXT,
+    "data.attendees": _JSON,
+    "data.declared": _OPT_JSON,
+}
+#: Nested objects that are null when all their cells are empty.
+_OPTIONAL_GROUPS = ("data.from_tps",)
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def csv_columns(event_type: str) -> tuple[str, ...]:
+    """The canonical header of a CSV file of ``event_type``."""
+    try:
+        return ENVELOPE_COLUMNS + CSV_DATA_COLUMNS[event_type]
+    except KeyError:
+        raise ValueError(f"not a DPHP event type: {_shown(event_type)!r}") from None
+
+
+class CsvLayout:
+    """A checked CSV header, compiled once per file. ``to_json(row)`` -> CloudEvent JSON bytes."""
+
+    def __init__(self, header: Sequence[str]) -> None:
+        names = [h.strip() for h in header]
+        if names and names[0].startswith("\ufeff"):
+            names[0] = names[0][1:].strip()
+        seen: set[str] = set()
+        for n in names:
+            if not n:
+                raise InvalidEvent("CSV header: a column has no name", ERROR_MALFORMED)
+            if n in seen:
+                raise InvalidEvent(f"CSV header: column {_shown(n)!r} appears twice", ERROR_MALFORMED)
+            seen.add(n)
+        # A column may not be both a value and an object: "data.tps" with "data.tps.number".
+        for n in names:
+            if any(other.startswith(n + ".") for other in names):
+                raise InvalidEvent(f"CSV header: column {_shown(n)!r} conflicts with {_shown(n)}.*", ERROR_MALFORMED)
+        self.columns: tuple[str, ...] = tuple(names)
+        plan: list[tuple[int, tuple[str, ...], int, str | None]] = []
+        for i, n in enumerate(names):
+            parts = tuple(n.split("."))
+            if parts[0] == "data" and len(parts) > 1:
+                kind = _COLUMN_KIND.get(n, _TEXT)
+                path = parts
+            else:
+                kind = _COLUMN_KIND.get(n, _TEXT if n in ENVELOPE_COLUMNS else _EXTENSION)
+                path = (n,)
+            group = next((g for g in _OPTIONAL_GROUPS if n.startswith(g + ".")), None)
+            plan.append((i, path, kind, group))
+        self._plan = plan
+        self._has_specversion = "specversion" in seen
+
+    def to_json(self, row: Sequence[str]) -> bytes:
+        if len(row) != len(self.columns):
+            raise InvalidEvent(f"the row has {len(row)} fields, the header {len(self.columns)}", ERROR_MALFORMED)
+        event: dict[str, Any] = {} if self._has_specversion else {"specversion": "1.0"}
+        empty_groups: dict[str, bool] = {}
+        for i, path, kind, group in self._plan:
+            cell = row[i]
+            value = _cell(cell, kind, self.columns[i])
+            if value is _OMIT:
+                continue
+            if group is not None:
+                empty_groups[group] = empty_groups.get(group, True) and not cell.strip()
+            target = event
+            for p in path[:-1]:
+                target = target.setdefault(p, {})
+            target[path[-1]] = value
+        for group, empty in empty_groups.items():
+            if empty:
+                parent = event
+                parts = group.split(".")
+                for p in parts[:-1]:
+                    parent = parent[p]
+                parent[parts[-1]] = None
+        return orjson.dumps(event)
+
+
+_OMIT = object()
+
+
+def _cell(text: str, kind: int, column: str) -> Any:
+    if kind == _TEXT:
+        return text
+    stripped = text.strip()
+    if kind == _OPT_TEXT:
+        return text if stripped else None
+    if kind == _EXTENSION:
+        return text if stripped else _OMIT
+    if kind == _SPECVERSION:
+        return text if stripped else "1.0"
+    if not stripped:
+        return None
+    if kind in (_INT, _OPT_INT):
+        return int(stripped) if _DIGITS.fullmatch(stripped) else text
+    if kind == _BOOL:
+        low = stripped.lower()
+        return True if low == "true" else False if low == "false" else text
+    try:
+        return orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        raise InvalidEvent(f"{column}: the cell is not valid JSON", ERROR_MALFORMED) from None
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(header: tuple[str, ...]) -> CsvLayout:
+    return CsvLayout(header)
+
+
+def csv_row_to_json(header: Sequence[str], row: Sequence[str]) -> bytes:
+    """The CloudEvent JSON bytes of one CSV row (layout in the module docstring).
+
+    Raises ``InvalidEvent`` (``ERROR_MALFORMED``) for a bad header, a row of the wrong length or a
+    JSON cell that is not JSON; everything else is left to ``parse_event``.
+    """
+    return _layout(tuple(header)).to_json(row)
+
+
+def event_to_csv_row(event: AnyEvent, columns: Sequence[str] | None = None) -> list[str]:
+    """The CSV cells of an event for ``columns`` (default ``csv_columns(event.type)``)."""
+    cols = columns if columns is not None else csv_columns(event.type)
+    doc = event.model_dump(mode="json")
+    out: list[str] = []
+    for col in cols:
+        parts = col.split(".")
+        value: Any = doc
+        for p in parts:
+            value = value.get(p) if isinstance(value, dict) else None
+        kind = _COLUMN_KIND.get(col)
+        if value is None:
+            out.append("")
+        elif kind in (_JSON, _OPT_JSON):
+            out.append(orjson.dumps(value).decode())
+        elif isinstance(value, bool):
+            out.append("true" if value else "false")
+        elif isinstance(value, (dict, list)):
+            out.append(orjson.dumps(value).decode())
+        else:
+            out.append(str(value))
+    return out

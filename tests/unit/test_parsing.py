@@ -1,0 +1,294 @@
+"""schemas.parsing: parse_event, error wording, keys, NIK masking and the CSV layout of `dphp publish`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import timeit
+
+import orjson
+import pytest
+from hypothesis import given, settings
+
+from schemas.events import TYPE_MEETING_HELD, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED, VoterRegistered
+from schemas.parsing import (
+    ERROR_CLASSES,
+    ERROR_MALFORMED,
+    ERROR_SCHEMA,
+    ERROR_UNEXPECTED_TYPE,
+    ERROR_UNKNOWN_TYPE,
+    CsvLayout,
+    InvalidEvent,
+    csv_columns,
+    csv_row_to_json,
+    describe_type,
+    event_key,
+    event_to_csv_row,
+    mask_nik,
+    parse_event,
+    topic_kind,
+)
+from tests.conftest_schemas_helpers import events, meeting, moved, raw, registered, with_changes
+
+pytestmark = pytest.mark.unit
+
+
+# --- InvalidEvent, masking, keys ----------------------------------------------------------------------------
+
+
+def test_invalid_event_carries_reason_and_class():
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(b"{")
+    err = info.value
+    assert str(err) == err.reason
+    assert err.error_class in ERROR_CLASSES
+    assert isinstance(err, ValueError)
+    assert "InvalidEvent(" in repr(err)
+
+
+def test_mask_nik():
+    assert mask_nik("3316015205900002") == "3316**********02"
+    assert len(mask_nik("3316015205900002")) == 16
+    assert mask_nik("12345") == "*****"
+    assert mask_nik("") == ""
+
+
+def test_event_key_and_topic_kind():
+    reg, mov, meet = parse_event(raw(registered())), parse_event(raw(moved())), parse_event(raw(meeting()))
+    assert event_key(reg) == event_key(mov) == b"3316015205900002"
+    assert event_key(meet) == b"pleno-dphp-33.16-2024-08-11"
+    assert reg.key == event_key(reg) and meet.key == event_key(meet)
+    assert [topic_kind(e) for e in (reg, mov, meet)] == ["registered", "moved", "meetings"]
+    assert topic_kind(TYPE_VOTER_MOVED) == "moved"
+    with pytest.raises(ValueError):
+        topic_kind("id.go.kpu.dphp.voter-moved.v2")
+
+
+def test_describe_type():
+    assert describe_type(TYPE_VOTER_REGISTERED) is None
+    assert describe_type(TYPE_VOTER_REGISTERED, TYPE_VOTER_REGISTERED) is None
+    assert describe_type(TYPE_VOTER_REGISTERED, TYPE_MEETING_HELD)[1] == ERROR_UNEXPECTED_TYPE
+    reason, klass = describe_type("id.go.kpu.dphp.meeting-held.v3")
+    assert klass == ERROR_UNKNOWN_TYPE and "major version v3" in reason
+
+
+def test_long_unknown_type_is_shortened_in_the_reason():
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(raw(with_changes(registered(), "type", "x" * 5000)))
+    assert len(info.value.reason) < 400
+
+
+def test_reasons_are_one_line():
+    for doc in (with_changes(registered(), "data.name", 5), with_changes(meeting(), "data.attendees", "x"), {}):
+        with pytest.raises(InvalidEvent) as info:
+            parse_event(raw(doc))
+        assert "\n" not in info.value.reason
+
+
+def test_empty_object_reports_the_missing_type():
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(b"{}")
+    assert info.value.reason == "type: missing"
+
+
+def test_parsing_is_fast():
+    data = raw(registered())
+    assert 500 <= len(data) <= 700
+    parse_event(data)
+    per_call = min(timeit.repeat(lambda: parse_event(data), number=2000, repeat=3)) / 2000
+    # ~10 us on a developer machine; the bound only catches an accidental slow path.
+    assert per_call < 100e-6, f"{per_call * 1e6:.1f} us per event"
+
+
+# --- CSV ------------------------------------------------------------------------------------------------------
+
+
+def _rows(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))
+
+
+REGISTERED_CSV = """\
+id,source,type,time,subject,data.nik,data.nkk,data.name,data.birth_place,data.birth_date,data.sex,\
+data.marital_status,data.disability,data.ktp_el,data.address.street,data.address.rt,data.address.rw,\
+data.tps.desa_code,data.tps.number,data.tps.kind,data.new_voter
+6f1c2a3e-4b5d-4e6f-8a7b-9c0d1e2f3a4b,/kpu/33.16/coklit,id.go.kpu.dphp.voter-registered.v1,\
+2024-07-02T10:15:00+07:00,3316015205900002,3316015205900002,3316010101090001,SITI AMINAH,BLORA,1990-05-12,P,S,,\
+true,DUKUH KRAJAN,001,002,33.16.01.2001,1,reguler,false
+"""
+
+
+def test_csv_columns_are_the_documented_layout():
+    assert csv_columns(TYPE_VOTER_REGISTERED) == tuple(_rows(REGISTERED_CSV)[0])
+    assert csv_columns(TYPE_VOTER_MOVED) == (
+        "id", "source", "type", "time", "subject", "data.nik",
+        "data.to_tps.desa_code", "data.to_tps.number", "data.to_tps.kind",
+        "data.from_tps.desa_code", "data.from_tps.number", "data.from_tps.kind", "data.reason",
+    )
+    assert csv_columns(TYPE_MEETING_HELD)[5:] == (
+        "data.meeting_id", "data.level", "data.region_code", "data.stage", "data.held_at", "data.data_cutoff",
+        "data.venue", "data.attendees", "data.declared", "data.notes",
+    )
+    with pytest.raises(ValueError):
+        csv_columns("nope")
+
+
+def test_csv_row_gives_the_same_event_as_the_json_example():
+    header, row = _rows(REGISTERED_CSV)
+    event = parse_event(csv_row_to_json(header, row))
+    expected = parse_event(raw(with_changes(registered(), "datacontenttype", delete=True)))
+    assert event == expected
+    assert event.data.disability is None
+
+
+def test_csv_moved_without_from_tps_and_meeting_with_json_cells():
+    header = list(csv_columns(TYPE_VOTER_MOVED))
+    row = ["e1", "/kpu/33.16/coklit", TYPE_VOTER_MOVED, "2024-07-20T14:30:00+07:00", "3316015205900002",
+           "3316015205900002", "33.16.09.1011", "901", "lokasi_khusus", "", "", "", "pindah_memilih"]
+    event = parse_event(csv_row_to_json(header, row))
+    assert event.data.from_tps is None and event.data.to_tps.number == 901
+
+    header = list(csv_columns(TYPE_MEETING_HELD))
+    ex = meeting()
+    row = [ex["id"], ex["source"], ex["type"], ex["time"], ex["subject"], "pleno-dphp-33.16-2024-08-11", "kabupaten",
+           "33.16", "dphp", "2024-08-11T09:00:00+07:00", "", "Ruang Pertemuan KPU Blora",
+           orjson.dumps(ex["data"]["attendees"]).decode(), orjson.dumps(ex["data"]["declared"]).decode(), ""]
+    event = parse_event(csv_row_to_json(header, row))
+    assert event == parse_event(raw(with_changes(ex, "datacontenttype", delete=True)))
+    row[13] = ""
+    assert parse_event(csv_row_to_json(header, row)).data.declared is None
+
+
+def test_csv_partial_from_tps_is_rejected_by_the_validator():
+    header = list(csv_columns(TYPE_VOTER_MOVED))
+    row = ["e1", "/kpu/33.16/coklit", TYPE_VOTER_MOVED, "2024-07-20T14:30:00+07:00", "3316015205900002",
+           "3316015205900002", "33.16.09.1011", "901", "lokasi_khusus", "33.16.01.2001", "", "", "pindah_memilih"]
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(csv_row_to_json(header, row))
+    assert info.value.reason.startswith("data.from_tps.number:")
+
+
+@pytest.mark.parametrize(
+    "column, cell, expected",
+    [
+        ("data.tps.number", "007", 7),
+        ("data.tps.number", " 12 ", 12),
+        ("data.ktp_el", "TRUE", True),
+        ("data.ktp_el", "False", False),
+        ("data.disability", "3", 3),
+        ("data.disability", "", None),
+        ("data.disability", "  ", None),
+    ],
+)
+def test_csv_cells_convert(column, cell, expected):
+    header, row = _rows(REGISTERED_CSV)
+    row[header.index(column)] = cell
+    event = parse_event(csv_row_to_json(header, row))
+    obj = event
+    for p in column.split("."):
+        obj = getattr(obj, p)
+    assert obj == expected
+
+
+@pytest.mark.parametrize(
+    "column, cell",
+    [
+        ("data.tps.number", "1.0"),
+        ("data.tps.number", "satu"),
+        ("data.tps.number", "-1"),
+        ("data.tps.number", ""),
+        ("data.ktp_el", "ya"),
+        ("data.ktp_el", "1"),
+        ("data.ktp_el", ""),
+        ("data.disability", "x"),
+        ("data.birth_date", "12/05/1990"),
+        ("time", "2024-07-02 10:15:00"),
+        ("time", ""),
+    ],
+)
+def test_csv_bad_cells_are_rejected_by_the_validator(column, cell):
+    header, row = _rows(REGISTERED_CSV)
+    row[header.index(column)] = cell
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(csv_row_to_json(header, row))
+    assert info.value.reason.startswith(f"{column}:")
+    assert info.value.error_class in (ERROR_SCHEMA, "rule")
+
+
+def test_csv_missing_column_is_a_missing_field():
+    header, row = _rows(REGISTERED_CSV)
+    i = header.index("data.nkk")
+    del header[i], row[i]
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(csv_row_to_json(header, row))
+    assert info.value.reason == "data.nkk: missing"
+
+
+def test_csv_column_order_is_free_and_extension_and_optional_columns_work():
+    header, row = _rows(REGISTERED_CSV)
+    pairs = list(zip(header, row, strict=True))[::-1]
+    pairs += [("specversion", ""), ("datacontenttype", ""), ("dataschema", "https://kpu.go.id/s.json"),
+              ("kpubatch", "batch-7"), ("emptyext", "")]
+    header2, row2 = [p[0] for p in pairs], [p[1] for p in pairs]
+    event = parse_event(csv_row_to_json(header2, row2))
+    assert event.specversion == "1.0" and event.datacontenttype is None
+    assert event.dataschema == "https://kpu.go.id/s.json"
+    assert event.model_extra == {"kpubatch": "batch-7"}
+    assert event.data == parse_event(raw(registered())).data
+
+
+def test_csv_header_with_bom_and_spaces():
+    header, row = _rows(REGISTERED_CSV)
+    header = ["\ufeffid"] + [f" {h} " for h in header[1:]]
+    assert isinstance(parse_event(csv_row_to_json(header, row)), VoterRegistered)
+
+
+@pytest.mark.parametrize(
+    "mutate, words",
+    [
+        (lambda h, r: (h, r[:-1]), "the row has 20 fields, the header 21"),
+        (lambda h, r: (h, r + ["x"]), "the row has 22 fields"),
+        (lambda h, r: (h[:-1] + ["id"], r), "appears twice"),
+        (lambda h, r: (h[:-1] + [""], r), "has no name"),
+        (lambda h, r: (h[:-1] + ["data.tps"], r), "conflicts"),
+    ],
+)
+def test_csv_shape_errors_are_malformed(mutate, words):
+    header, row = _rows(REGISTERED_CSV)
+    header, row = mutate(header, row)
+    with pytest.raises(InvalidEvent) as info:
+        csv_row_to_json(header, row)
+    assert words in info.value.reason
+    assert info.value.error_class == ERROR_MALFORMED
+
+
+def test_csv_json_cell_that_is_not_json_is_malformed():
+    header = list(csv_columns(TYPE_MEETING_HELD))
+    row = ["m", "/kpu", TYPE_MEETING_HELD, "2024-08-11T13:00:00+07:00", "m", "m", "kabupaten", "33.16", "dphp",
+           "2024-08-11T09:00:00+07:00", "", "", "[{not json", "", ""]
+    with pytest.raises(InvalidEvent) as info:
+        csv_row_to_json(header, row)
+    assert info.value.reason == "data.attendees: the cell is not valid JSON"
+
+
+def test_csv_layout_object_is_reusable():
+    header, row = _rows(REGISTERED_CSV)
+    layout = CsvLayout(header)
+    assert layout.to_json(row) == layout.to_json(row) == csv_row_to_json(header, row)
+
+
+@settings(max_examples=150, deadline=None)
+@given(events(with_extensions=False))
+def test_csv_round_trip(event):
+    columns = csv_columns(event.type) + ("datacontenttype", "dataschema")
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(columns)
+    writer.writerow(event_to_csv_row(event, columns))
+    header, row = _rows(buf.getvalue())
+    assert parse_event(csv_row_to_json(header, row), expected_type=event.type) == event
+
+
+def test_bytearray_input_is_accepted():
+    assert isinstance(parse_event(bytearray(raw(registered()))), VoterRegistered)
+    with pytest.raises(InvalidEvent):
+        parse_event(bytearray(b"\xff"))

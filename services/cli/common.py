@@ -14,7 +14,8 @@ from rich.console import Console
 from services.common.settings import Settings
 
 err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+# Piped output keeps whole cells rather than a terminal's 80 columns.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 F = TypeVar("F", bound=Callable)
 

@@ -15,12 +15,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each command module adds its commands to `app`; imports stay cheap (no I/O at import).
-    from services.cli import dev_cmd, publish_cmd, read_cmd  # noqa: F401
-
-    try:
-        from services.cli import sample_cmd  # noqa: F401
-    except ImportError:  # pragma: no cover - while the generator is not there
-        pass
+    from services.cli import dev_cmd, publish_cmd, read_cmd, sample_cmd  # noqa: F401
 
 
 def main() -> None:

@@ -122,8 +122,15 @@ def report(
                 **{k: r[k] for k in r if k not in ("level", "region_code", "name")}} for r in rows]
     columns = ["region_code", "name", "male", "female", "total", "tps_count", "tps_loksus_count",
                "new_voters", "disabled", "under_age", "over_capacity_tps"]
-    if fmt is not OutputFormat.table:
+    if fmt is OutputFormat.json:
         columns = ["level", "region_code", "name", *RECAP_FIELDS[:7], "disability_by_type", *RECAP_FIELDS[7:]]
+    elif fmt is OutputFormat.csv:
+        # CSV readers get one column per disability type instead of an object.
+        for r in ordered:
+            for k, v in r["disability_by_type"].items():
+                r[f"disability_{k}"] = v
+        columns = ["level", "region_code", "name", *RECAP_FIELDS[:7], *(f"disability_{k}" for k in range(1, 7)),
+                   *RECAP_FIELDS[7:]]
     emit(ordered, fmt, columns, title=f"{level} recap in {region} {region_name(region)}" + (f" as of {as_of}" if as_of else ""))
 
 
@@ -188,10 +195,9 @@ async def gather_status(settings) -> dict[str, Any]:
             for service in PROJECTION_SERVICES:
                 topic = KINDS[service].topic(settings)
                 group_id = settings.group_id(service)
-                parts = consumer.partitions_for_topic(topic)
-                if parts is None:
-                    await consumer._client.force_metadata_update()
-                    parts = consumer.partitions_for_topic(topic) or set()
+                parts = await _partitions(consumer, topic)
+                if not parts:
+                    converged = False  # a missing topic is not a converged one
                 tps = [TopicPartition(topic, p) for p in sorted(parts)]
                 ends = await consumer.end_offsets(tps) if tps else {}
                 stored, updated = await _positions(conn, settings.db_schema, group_id, topic)
@@ -212,6 +218,18 @@ async def gather_status(settings) -> dict[str, Any]:
             await conn.close()
     finally:
         await consumer.stop()
+
+
+async def _partitions(consumer, topic: str) -> set[int]:
+    # Metadata of a topic the client has not asked about yet may lag: ask until it is there.
+    for _ in range(20):
+        parts = consumer.partitions_for_topic(topic)
+        if parts:
+            return parts
+        consumer._client.add_topic(topic)
+        await consumer._client.force_metadata_update()
+        await asyncio.sleep(0.05)
+    return set()
 
 
 async def _positions(conn, schema: str, group_id: str, topic: str):

@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 
 from schemas.events import TYPE_MEETING_HELD, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED
 from schemas.parsing import InvalidEvent, parse_event
+from services.common.db import migrate
 from services.common.settings import Settings
 from services.projection import store as st
 
@@ -96,6 +97,9 @@ class ProjectionConsumer:
         self._producer: AIOKafkaProducer | None = None
         self._db_health = _Health("PostgreSQL")
         self._kafka_health = _Health("Kafka (dead-letter topic)")
+        self._migrated = False
+        self._next: dict[tuple[str, int], int] = {}  # next offset to apply, per partition
+        self._sought: dict[tuple[str, int], int] = {}
         self.applied = 0
         self.dead_lettered = 0
 
@@ -121,6 +125,9 @@ class ProjectionConsumer:
             if self._store is not None and self._conn is not None and not self._conn.is_closed():
                 return self._store
             try:
+                if not self._migrated:
+                    await migrate(self.settings)  # idempotent; one migrator at a time
+                    self._migrated = True
                 conn = await asyncpg.connect(self.settings.database_url, timeout=10)
                 store = st.ProjectionStore(conn, self.settings.db_schema)
                 await store.prepare()
@@ -142,33 +149,57 @@ class ProjectionConsumer:
     def listener(self) -> ConsumerRebalanceListener:
         outer = self
 
-        class SeekToStoredPositions(ConsumerRebalanceListener):
+        class ForgetPositionsOnRebalance(ConsumerRebalanceListener):
+            # The listener may run while a batch is in flight, so it does no I/O: it only marks
+            # partitions whose position must be read again from the database before use.
             async def on_partitions_revoked(self, revoked):
-                # Positions are written with each batch's transaction: nothing to flush.
-                return None
+                for tp in revoked:
+                    outer._next.pop((tp.topic, tp.partition), None)
 
             async def on_partitions_assigned(self, assigned):
-                await outer.seek_to_stored(assigned)
+                for tp in assigned:
+                    outer._next.pop((tp.topic, tp.partition), None)
+                log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
 
-        return SeekToStoredPositions()
+        return ForgetPositionsOnRebalance()
+
+    async def _in_order(self, records: Sequence[Any]) -> list[Any]:
+        """The records that continue each partition from its stored position.
+
+        Records before it were applied already (skipped); a gap after it (the fetch started
+        elsewhere, e.g. at an advisory Kafka offset ahead of the database) seeks back.
+        """
+        by_tp: dict[tuple[str, int], list[Any]] = {}
+        for rec in records:
+            by_tp.setdefault((rec.topic, rec.partition), []).append(rec)
+        unknown = [tp for tp in by_tp if tp not in self._next]
+        if unknown:
+            stored = await self._with_db(lambda store: store.positions(self.group_id, self.topic))
+            for tp in unknown:
+                self._next[tp] = stored.get(tp[1], 0)
+            log.info("resuming partitions %s from stored positions %s",
+                     sorted(p for _, p in unknown), {p: stored.get(p, 0) for _, p in sorted(unknown)})
+        kept: list[Any] = []
+        for tp, recs in by_tp.items():
+            expected = self._next[tp]
+            recs = [r for r in recs if r.offset >= expected]
+            if not recs:
+                continue
+            if recs[0].offset > expected and self._sought.get(tp) != expected:
+                self._sought[tp] = expected
+                if self.consumer is not None:
+                    self.consumer.seek(TopicPartition(*tp), expected)
+                log.info("partition %d fetched from %d, stored position is %d: seeking back",
+                         tp[1], recs[0].offset, expected)
+                continue
+            # Offsets may legitimately skip (compaction, transaction markers): accept after one seek.
+            self._sought.pop(tp, None)
+            kept.extend(recs)
+        return kept
 
     @property
     def consumer(self):
         return self.consumer_ref()
-
-    async def seek_to_stored(self, assigned) -> None:
-        if self.consumer is None or not assigned:
-            return
-        positions = await self._with_db(lambda store: store.positions(self.group_id, self.topic))
-        for tp in sorted(assigned):
-            if tp.topic != self.topic:
-                continue
-            if tp.partition in positions:
-                self.consumer.seek(tp, positions[tp.partition])
-            else:
-                await self.consumer.seek_to_beginning(tp)
-        log.info("assigned partitions %s; resuming from stored positions %s",
-                 sorted(tp.partition for tp in assigned), {p: positions.get(p, 0) for p in sorted(tp.partition for tp in assigned)})
 
     async def _with_db(self, action):
         delay = 0.5
@@ -188,6 +219,9 @@ class ProjectionConsumer:
     # the batch -----------------------------------------------------------------------
     async def handle(self, records: Sequence[Any]) -> None:
         """Validates, dead-letters the invalid, applies the rest with the positions."""
+        records = await self._in_order(records)
+        if not records:
+            return
         good: list[tuple[Any, tuple]] = []
         bad: list[tuple[Any, InvalidEvent]] = []
         next_offsets: dict[tuple[str, int], int] = {}
@@ -204,6 +238,8 @@ class ProjectionConsumer:
         if bad:
             await self._dead_letter(bad)
         await self._apply(good, positions)
+        for (t, p), o in next_offsets.items():
+            self._next[(t, p)] = o
         self.applied += len(good)
         await self._advisory_commit(next_offsets)
 

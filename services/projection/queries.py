@@ -13,6 +13,8 @@ RECAP_FIELDS = (
     "under_age", "over_capacity_tps",
 )
 DECLARED_FIELDS = ("male", "female", "total", "tps_count", "tps_loksus_count")
+# Counting the events after a cutoff stops here (the choice of plan needs no more).
+LATE_EVENTS_SCAN_LIMIT = 1_000_000
 
 
 def level_of(region_code: str) -> str:
@@ -59,66 +61,98 @@ async def report(
 async def recap_as_of(
     conn: asyncpg.Connection, schema: str, region_code: str, t: dt.datetime
 ) -> list[dict[str, Any]]:
-    """Every level's rows inside `region_code` over the events with time <= t only."""
+    """Every level's rows inside `region_code` over the events with time <= t only.
+
+    The current per-TPS counters are corrected for the voters that have events after t:
+    their contribution now is taken away and their contribution at t (latest registration
+    and latest placement up to t) added back. Cheap when few events follow the cutoff.
+    """
     s = schema
+    desa_region = region_code.split("/")[0]
     if region_code == "ID":
-        cand_cond, params = "true", []
+        cond = lambda col: "true"  # noqa: E731
+        params: list[Any] = []
     else:
-        desa_region = region_code.split("/")[0]
-        cand_cond, params = _region_filter(desa_region, "desa_code", 2)
-    # Candidates: NIKs with a placement event in the region up to t; their latest
-    # registration and latest move up to t decide identity and placement.
-    if "/" in region_code:
-        tps_cond = _region_filter(region_code, "tps.tps_code", 2 + len(params))
+        cond = lambda col: f"({col} = $2 OR {col} LIKE $3)"  # noqa: E731
+        params = [desa_region, desa_region + ".%"]
+    counters = ("male", "female", "new_voters", "disabled", "d1", "d2", "d3", "d4", "d5", "d6", "under_age")
+
+    def contribution(sign: str, src: str) -> str:
+        return f"""SELECT desa_code, tps_number,
+                   {sign} * (eligible AND sex = 'L')::int AS male, {sign} * (eligible AND sex = 'P')::int AS female,
+                   {sign} * (eligible AND new_voter)::int AS new_voters,
+                   {sign} * (eligible AND disability IS NOT NULL)::int AS disabled,
+                   {", ".join(f"{sign} * (eligible AND disability IS NOT DISTINCT FROM {k})::int AS d{k}" for k in range(1, 7))},
+                   {sign} * (NOT eligible)::int AS under_age
+            FROM {src} WHERE {cond("desa_code")}"""
+
+    late_count = await conn.fetchval(
+        f"""SELECT (SELECT count(*) FROM (SELECT 1 FROM {s}.registration WHERE event_time > $1 LIMIT $2) a)
+                 + (SELECT count(*) FROM (SELECT 1 FROM {s}.movement WHERE event_time > $1 LIMIT $2) b)""",
+        t, LATE_EVENTS_SCAN_LIMIT,
+    )
+    region_voters = await conn.fetchval(
+        f"SELECT coalesce(sum(male + female + under_age), 0) FROM {s}.tps_tally "
+        f"WHERE {cond('desa_code').replace('$2', '$1').replace('$3', '$2')}", *params)
+    if region_voters < late_count:
+        # Small region: its voters, those of them with an event after t.
+        late_sql = f"""touched AS (
+            SELECT nik FROM {s}.registration WHERE {cond("desa_code")}
+            UNION
+            SELECT nik FROM {s}.movement WHERE {cond("desa_code")}
+        ), late AS (
+            SELECT t.nik FROM touched t
+            WHERE EXISTS (SELECT 1 FROM {s}.registration r WHERE r.nik = t.nik AND r.event_time > $1)
+               OR EXISTS (SELECT 1 FROM {s}.movement m WHERE m.nik = t.nik AND m.event_time > $1)"""
     else:
-        tps_cond = _region_filter(region_code, "tps.desa_code", 2 + len(params))
+        # Large region: the events after t, those of them whose voter touched the region.
+        late_sql = f"""late_events AS (
+            SELECT nik FROM {s}.registration WHERE event_time > $1
+            UNION
+            SELECT nik FROM {s}.movement WHERE event_time > $1
+        ), late AS (
+            SELECT l.nik FROM late_events l
+            WHERE EXISTS (SELECT 1 FROM {s}.registration r WHERE r.nik = l.nik AND {cond("r.desa_code")})
+               OR EXISTS (SELECT 1 FROM {s}.movement m WHERE m.nik = l.nik AND {cond("m.desa_code")})"""
     records = await conn.fetch(
         f"""
-        WITH cand AS (
-            SELECT nik FROM {s}.registration WHERE event_time <= $1 AND {cand_cond}
-            UNION
-            SELECT nik FROM {s}.movement WHERE event_time <= $1 AND {cand_cond}
-        ), reg AS (
+        WITH {late_sql}        ), reg AS (
             SELECT DISTINCT ON (r.nik) r.nik, r.event_time, r.event_id, r.sex, r.eligible, r.new_voter,
                    r.disability, r.desa_code, r.tps_number
-            FROM {s}.registration r JOIN cand USING (nik) WHERE r.event_time <= $1
+            FROM {s}.registration r JOIN late USING (nik) WHERE r.event_time <= $1
             ORDER BY r.nik, r.event_time DESC, r.event_id DESC
         ), mv AS (
             SELECT DISTINCT ON (m.nik) m.nik, m.event_time, m.event_id, m.desa_code, m.tps_number
             FROM {s}.movement m JOIN reg USING (nik) WHERE m.event_time <= $1
             ORDER BY m.nik, m.event_time DESC, m.event_id DESC
-        ), placed AS (
+        ), then_placed AS (
             SELECT reg.sex, reg.eligible, reg.new_voter, reg.disability,
                    CASE WHEN mv.nik IS NOT NULL AND (mv.event_time, mv.event_id) > (reg.event_time, reg.event_id)
                         THEN mv.desa_code ELSE reg.desa_code END AS desa_code,
                    CASE WHEN mv.nik IS NOT NULL AND (mv.event_time, mv.event_id) > (reg.event_time, reg.event_id)
                         THEN mv.tps_number ELSE reg.tps_number END AS tps_number
             FROM reg LEFT JOIN mv USING (nik)
+        ), now_placed AS (
+            SELECT v.sex, v.eligible, v.new_voter, v.disability, v.desa_code, v.tps_number
+            FROM {s}.voter v JOIN late USING (nik) WHERE v.reg_time IS NOT NULL AND v.desa_code IS NOT NULL
         ), tps AS (
-            SELECT p.desa_code, p.tps_number,
-                   p.desa_code || '/' || lpad(p.tps_number::text, 3, '0') AS tps_code,
-                   count(*) FILTER (WHERE eligible AND sex = 'L') AS male,
-                   count(*) FILTER (WHERE eligible AND sex = 'P') AS female,
-                   count(*) FILTER (WHERE eligible) AS total,
-                   count(*) FILTER (WHERE eligible AND new_voter) AS new_voters,
-                   count(*) FILTER (WHERE eligible AND disability IS NOT NULL) AS disabled,
-                   count(*) FILTER (WHERE eligible AND disability = 1) AS d1,
-                   count(*) FILTER (WHERE eligible AND disability = 2) AS d2,
-                   count(*) FILTER (WHERE eligible AND disability = 3) AS d3,
-                   count(*) FILTER (WHERE eligible AND disability = 4) AS d4,
-                   count(*) FILTER (WHERE eligible AND disability = 5) AS d5,
-                   count(*) FILTER (WHERE eligible AND disability = 6) AS d6,
-                   count(*) FILTER (WHERE NOT eligible) AS under_age
-            FROM placed p GROUP BY p.desa_code, p.tps_number
+            SELECT desa_code, tps_number, {", ".join(f"sum({c})::int AS {c}" for c in counters)}
+            FROM (
+                SELECT desa_code, tps_number, {", ".join(counters)} FROM {s}.tps_tally WHERE {cond("desa_code")}
+                UNION ALL {contribution("1", "then_placed")}
+                UNION ALL {contribution("-1", "now_placed")}
+            ) u GROUP BY desa_code, tps_number
         ), x AS (
-            SELECT tps.*, (total > 0)::int AS tps_count,
-                   (total > 0 AND l.loksus_since IS NOT NULL AND l.loksus_since <= $1)::int AS tps_loksus_count,
-                   (total > c.tps_capacity)::int AS over_capacity_tps,
+            SELECT tps.*, tps.male + tps.female AS total,
+                   tps.desa_code || '/' || lpad(tps.tps_number::text, 3, '0') AS tps_code,
+                   (tps.male + tps.female > 0)::int AS tps_count,
+                   (tps.male + tps.female > 0 AND COALESCE(l.loksus_since <= $1, false))::int AS tps_loksus_count,
+                   (tps.male + tps.female > c.tps_capacity)::int AS over_capacity_tps,
                    left(tps.desa_code, 8) AS kecamatan, left(tps.desa_code, 5) AS kabupaten,
                    left(tps.desa_code, 2) AS provinsi
             FROM tps LEFT JOIN {s}.tps_loksus l USING (desa_code, tps_number)
             CROSS JOIN {s}.projection_config c
-            WHERE {tps_cond[0]}
+            WHERE tps.male + tps.female > 0 OR tps.under_age > 0
         )
         SELECT CASE
                  WHEN GROUPING(tps_code) = 0 THEN 'tps'
@@ -133,7 +167,7 @@ async def recap_as_of(
         FROM x
         GROUP BY GROUPING SETS ((tps_code), (desa_code), (kecamatan), (kabupaten), (provinsi), ())
         """,
-        t, *params, *tps_cond[1],
+        t, *params,
     )
     rows = [_row(r) for r in records]
     # Keep the rows inside the region (the grouping sets also yield its ancestors).

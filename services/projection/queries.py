@@ -180,12 +180,17 @@ def _inside(code: str, region: str) -> bool:
     return code == region or code.startswith(region + ".") or code.startswith(region + "/")
 
 
-async def meetings(conn: asyncpg.Connection, schema: str, region_code: str | None = None) -> list[dict[str, Any]]:
+async def meetings(
+    conn: asyncpg.Connection, schema: str, region_code: str | None = None, levels: tuple[str, ...] | None = None
+) -> list[dict[str, Any]]:
     """Meetings in the region with declared, computed (as-of recap at cutoff) and discrepancy."""
     if region_code and region_code != "ID":
         cond, params = _region_filter(region_code, "region_code", 1)
     else:
         cond, params = "true", []
+    if levels:
+        cond += f" AND level = ANY(${len(params) + 1}::text[])"
+        params.append(list(levels))
     records = await conn.fetch(f"SELECT * FROM {schema}.meeting WHERE {cond} ORDER BY meeting_id", *params)
     result = []
     for m in records:

@@ -1,0 +1,171 @@
+"""`dphp demo`: the main job on this machine, from nothing to the recap of Kabupaten Blora."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from services.cli.common import expected_errors, load_settings, log_stderr, out
+from services.cli.main import app
+
+DEMO_REGION = "33.16"
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+class _Progress:
+    """A rich bar on a terminal, a line every few seconds otherwise (logs, CI)."""
+
+    def __init__(self, what: str, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from services.cli.common import err
+
+        self.what, self.total, self.last = what, total, 0.0
+        self.bar = None
+        if err.is_terminal:
+            self.bar = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                console=err, transient=True)
+            self.task = self.bar.add_task(what, total=total)
+            self.bar.start()
+
+    def update(self, done: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done)
+        elif time.monotonic() - self.last > 5:
+            self.last = time.monotonic()
+            log_stderr(f"{self.what}: {done:,} of {self.total:,}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+async def wait_for_convergence(settings, timeout: float) -> float:
+    from services.cli.read_cmd import gather_status
+
+    started = time.monotonic()
+    status = await gather_status(settings)
+    total = sum(p["end_offset"] for g in status["groups"] for p in g["partitions"])
+    progress = _Progress("projecting", total)
+    try:
+        while not status["converged"]:
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(
+                    f"the projection did not converge within {timeout:.0f} s; see `dphp status` and the "
+                    f"service logs in {settings.state_dir}/logs")
+            progress.update(total - sum(g["lag"] for g in status["groups"]))
+            await asyncio.sleep(1.0)
+            status = await gather_status(settings)
+        progress.update(total)
+    finally:
+        progress.close()
+    return time.monotonic() - started
+
+
+def print_recap(rows: list[dict], meetings: list[dict]) -> None:
+    """Plain fixed-width tables (also read back by the end-to-end test)."""
+    say(f"{'kecamatan':<10} {'name':<16} {'L':>8} {'P':>8} {'total':>8} {'TPS':>5} {'loksus':>6}")
+    for r in rows:
+        say(f"{r['region_code']:<10} {r['name'][:16]:<16} {r['male']:>8} {r['female']:>8} {r['total']:>8} "
+            f"{r['tps_count']:>5} {r['tps_loksus_count']:>6}")
+    say("")
+    say(f"{'meeting':<32} {'L decl/comp':>17} {'P decl/comp':>17} {'total decl/comp':>19} {'TPS decl/comp':>13}")
+    for m in meetings:
+        d, c = m["declared"] or {}, m["computed"]
+
+        def pair(f: str) -> str:
+            return f"{d.get(f, '-')}/{c[f]}"
+
+        flag = "  <- differs" if m["discrepancy"] and any(m["discrepancy"].values()) else ""
+        say(f"{m['meeting_id']:<32} {pair('male'):>17} {pair('female'):>17} {pair('total'):>19} "
+            f"{pair('tps_count'):>13}{flag}")
+
+
+@app.command("demo")
+@expected_errors
+def demo(
+    voters: int = typer.Option(700_000, "--voters", help="voters in the Blora sample (full size: 700,000)"),
+    seed: int = typer.Option(1, "--seed", help="sample seed; the same seed republishes the same events"),
+    timeout: float = typer.Option(900, "--timeout", help="seconds to wait for the projection to converge"),
+) -> None:
+    """Start everything, publish a realistic Kabupaten Blora sample, wait for the projection, print the recap."""
+    import asyncpg
+
+    from services.cli.publish_cmd import publish
+    from services.cli.read_cmd import region_name
+    from services.devstack.stack import up
+    from services.projection import queries
+    from services.sample.generator import write_sample
+
+    settings = load_settings()
+    t0 = time.monotonic()
+    say("== 1. the stack: Kafka broker, PostgreSQL, the three projection services")
+    up(settings, log=lambda line: say(f"   {line}"))
+
+    say(f"== 2. a sample of Kabupaten Blora ({DEMO_REGION}): {voters:,} voters, seed {seed}")
+    sample = settings.state_dir.resolve() / "demo" / f"blora-{voters}-{seed}.jsonl"
+    sample.parent.mkdir(parents=True, exist_ok=True)
+    if sample.exists():
+        say(f"   reusing {sample} (deterministic for the seed)")
+    else:
+        started = time.monotonic()
+        progress = _Progress("writing the sample", voters)
+        try:
+            stats = write_sample(DEMO_REGION, voters, seed, sample, progress=progress.update)
+        finally:
+            progress.close()
+        say(f"   {stats.events:,} events written in {time.monotonic() - started:.1f} s to {sample}")
+
+    say("== 3. publishing (validated, idempotent producer; a second run republishes the same events)")
+    total_lines = sum(1 for _ in open(sample, "rb"))
+    progress = _Progress("publishing", total_lines)
+    done = [0]
+
+    def advance(n: int) -> None:
+        done[0] += n
+        progress.update(done[0])
+
+    try:
+        result = asyncio.run(publish(settings, [sample], progress=advance))
+    finally:
+        progress.close()
+    rate = result.accepted / result.seconds if result.seconds else 0
+    say(f"   published {result.accepted:,} events in {result.seconds:.1f} s ({rate:,.0f} events/s), "
+        f"rejected {len(result.rejected)}")
+
+    say("== 4. waiting for the projection to converge")
+    took = asyncio.run(wait_for_convergence(settings, timeout))
+    say(f"   converged in {took:.1f} s after publishing")
+
+    async def read() -> tuple[list[dict], list[dict], list[dict]]:
+        conn = await asyncpg.connect(settings.database_url, timeout=10)
+        try:
+            kec = await queries.report(conn, settings.db_schema, DEMO_REGION, "kecamatan")
+            kab = await queries.report(conn, settings.db_schema, DEMO_REGION, "kabupaten")
+            meetings = await queries.meetings(conn, settings.db_schema, DEMO_REGION, levels=("kabupaten", "kecamatan"))
+            return kec, kab, meetings
+        finally:
+            await conn.close()
+
+    kec, kab, meetings = asyncio.run(read())
+    for r in kec + kab:
+        r["name"] = region_name(r["region_code"])
+    say("")
+    say(f"== DPHP recap of {DEMO_REGION} Kabupaten Blora by kecamatan (L = laki-laki, P = perempuan)")
+    print_recap(kec + kab, meetings)
+    say("")
+    say(f"done in {time.monotonic() - t0:.0f} s. Try next:")
+    say("   dphp report --region 33.16.09 --level desa      # desa of Kecamatan Blora")
+    say("   dphp report --region 33.16.09.1011 --level tps  # the TPS of Kelurahan Jetis, TPS 901 is the rutan")
+    say("   dphp meetings --region 33.16.01 --format json   # minutes of Kecamatan Jati and its desa")
+    say("   dphp report --region 33.16 --as-of 2024-07-10T00:00:00+07:00")
+    say("   dphp status                                     # positions, lag, freshness")
+    say("   dphp dev status                                 # processes and addresses")
+    say("stop everything with: dphp dev down   (or: make down)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import shutil
 import subprocess
@@ -61,7 +62,9 @@ def require_tools(*tools: str) -> None:
 def ensure_jars(layout: KafkaLayout, log=print) -> bool:
     """Fetches the broker's jars once into the cache; returns True if it fetched."""
     marker = layout.jars / ".complete"
-    if marker.exists():
+    # The marker holds a digest of the POM: a changed dependency list fetches again.
+    digest = hashlib.sha256((INFRA_KAFKA / "pom.xml").read_bytes()).hexdigest()[:16]
+    if marker.exists() and marker.read_text().split() == [layout.version, digest]:
         return False
     require_tools("mvn")
     log(f"fetching Kafka {layout.version} jars from Maven Central into {layout.jars} (once)")
@@ -79,7 +82,7 @@ def ensure_jars(layout: KafkaLayout, log=print) -> bool:
         raise StackError(f"maven could not fetch kafka_2.13:{layout.version}: {' | '.join(tail)}")
     if not list(layout.jars.glob(f"kafka_2.13-{layout.version}.jar")):
         raise StackError(f"maven finished but kafka_2.13-{layout.version}.jar is missing in {layout.jars}")
-    marker.write_text(layout.version + "\n")
+    marker.write_text(f"{layout.version} {digest}\n")
     return True
 
 

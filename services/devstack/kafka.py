@@ -167,7 +167,8 @@ def start(layout: KafkaLayout, log=print) -> str:
         f"-Dlog4j2.configurationFile={INFRA_KAFKA / 'log4j2.properties'}",
         "-cp", _classpath(layout), "kafka.Kafka", str(layout.config),
     ]
-    pid = proc.start(argv, env=_java_env(layout))
+    child = proc.start(argv, env=_java_env(layout))
+    pid = child.pid
     log_file = proc.log_file
     offset = log_file.stat().st_size if log_file.exists() else 0
 
@@ -180,7 +181,10 @@ def start(layout: KafkaLayout, log=print) -> str:
         except OSError:
             return False
 
-    took = wait_until(started, timeout=120, alive=proc.running, what="Kafka broker", log_file=log_file)
+    # Our own child: poll() tells whether it died (its command line can be empty while the
+    # java launcher re-executes itself, so the PID-file check is not used here).
+    took = wait_until(started, timeout=120, alive=lambda: child.poll() is None, what="Kafka broker",
+                      log_file=log_file)
     return f"kafka {layout.version} started (pid {pid}) on {layout.host}:{layout.port} in {took:.1f} s"
 
 

@@ -124,10 +124,11 @@ def start(layout: PostgresLayout, log=print) -> str:
     opts = " ".join(f"-c {k}={v}" if v else f"-c {k}=''" for k, v in SERVER_OPTIONS.items())
     argv = runas + [str(bin_dir / "postgres"), "-D", str(layout.data), "-p", str(layout.port)] + opts.split()
     argv = [a.replace("''", "") for a in argv]
-    pid = proc.start(argv)
+    child = proc.start(argv)
+    pid = child.pid
     took = wait_until(
         lambda: port_open(layout.host, layout.port) and _accepts(bin_dir, layout),
-        timeout=60, alive=lambda: _alive(proc), what="PostgreSQL", log_file=log_file,
+        timeout=60, alive=lambda: child.poll() is None, what="PostgreSQL", log_file=log_file,
     )
     # runuser forks the server as a child: record the postmaster's own PID.
     postmaster = _postmaster_pid(layout)
@@ -136,10 +137,6 @@ def start(layout: PostgresLayout, log=print) -> str:
         pid = postmaster
     _bootstrap_roles(bin_dir, layout)
     return f"postgres started (pid {pid}) at {layout.url} in {took:.1f} s"
-
-
-def _alive(proc: ManagedProcess) -> bool:
-    return proc.running()
 
 
 def _postmaster_pid(layout: PostgresLayout) -> int | None:

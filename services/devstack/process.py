@@ -47,7 +47,7 @@ class ManagedProcess:
     def running(self) -> bool:
         return self.pid() is not None
 
-    def start(self, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
+    def start(self, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
@@ -61,7 +61,7 @@ class ManagedProcess:
                 start_new_session=True,  # survives the CLI; own process group
             )
         self.pid_file.write_text(f"{proc.pid}\n")
-        return proc.pid
+        return proc
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 30.0) -> bool:
         """Stops the process by its PID; returns False if it was not running."""

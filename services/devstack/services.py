@@ -26,7 +26,7 @@ def start_services(settings: Settings) -> list[str]:
         if proc.running():
             lines.append(f"{name}: already running (pid {proc.pid()})")
             continue
-        pid = proc.start([sys.executable, "-m", f"services.{name}.app"])
+        pid = proc.start([sys.executable, "-m", f"services.{name}.app"]).pid
         lines.append(f"{name}: started (pid {pid}), log {proc.log_file}")
     return lines
 

@@ -54,18 +54,26 @@ def test_up_twice_status_down(env, tmp_path):
     pids = {up["kafka"]["pid"], up["postgres"]["pid"]}
     assert None not in pids
 
-    second = run(env, "dev", "up", "--no-services")
+    # The second `up` also starts the services; the broker and database are left alone.
+    second = run(env, "dev", "up")
     assert second.returncode == 0, second.stderr
     assert "fetching Kafka" not in second.stderr
     assert "already running" in second.stderr
-    assert {status(env)["kafka"]["pid"], status(env)["postgres"]["pid"]} == pids
+    now = status(env)
+    assert {now["kafka"]["pid"], now["postgres"]["pid"]} == pids
+    for service in ("registrations", "movements", "meetings"):
+        assert now[service]["up"] and now[service]["pid"], now[service]
+        pids.add(now[service]["pid"])
+    third = run(env, "dev", "up")
+    assert third.returncode == 0, third.stderr
+    assert {row["pid"] for row in status(env).values() if row["pid"]} == pids
 
     down = run(env, "dev", "down")
     assert down.returncode == 0, down.stderr
     for pid in pids:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     after = status(env)
-    assert not after["kafka"]["up"] and not after["postgres"]["up"]
+    assert not any(row["up"] for row in after.values()), after
 
     # After a stop, a start reuses the cached jars and the formatted storage.
     again = run(env, "dev", "up", "--no-services")

@@ -152,6 +152,7 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_rest_is_applied(sett
         variant(subject=bad_nik, data__nik=bad_nik),
         variant(data__tps__desa_code="33.16.01.2999"),
         variant(type="id.go.kpu.dphp.voter-registered.v2"),
+        variant(type="id.go.kpu.dphp.voter-deleted.v1"),
         variant(data=None),
     ]
     mixed = list(good)

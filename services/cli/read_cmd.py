@@ -276,11 +276,11 @@ def status(fmt: OutputFormat = FORMAT) -> None:
 
 
 @app.command("run")
-def run(service: str = typer.Argument(..., help="registrations, movements, meetings or report")) -> None:
+def run(service: str = typer.Argument(..., help="registrations, movements or meetings")) -> None:
     """Run one service in the foreground (any number of instances may run; they share partitions)."""
     import importlib
 
-    known = ("registrations", "movements", "meetings", "report")
+    known = ("registrations", "movements", "meetings")
     if service not in known:
         fail(f"unknown service {service!r}: choose one of {', '.join(known)}", code=2)
     module = importlib.import_module(f"services.{service}.app")

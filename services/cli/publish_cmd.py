@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -80,7 +81,11 @@ async def publish(settings, files: list[Path], progress=None) -> PublishResult:
         linger_ms=10, max_batch_size=512 * 1024, request_timeout_ms=30000,
         **settings.kafka_security_kwargs(),
     )
-    await asyncio.wait_for(producer.start(), 20)
+    try:
+        await asyncio.wait_for(producer.start(), 20)
+    except BaseException:
+        await producer.stop()  # else aiokafka prints "Unclosed AIOKafkaProducer" at exit
+        raise
     started = time.monotonic()
     pending: list[asyncio.Future] = []
 
@@ -131,6 +136,8 @@ def publish_cmd(
         if not f.is_file():
             fail(f"no such file: {f}", code=2)
     settings = load_settings()
+    # aiokafka's own log lines ("Unable connect to ...") would add to the one-line error.
+    logging.getLogger("aiokafka").addHandler(logging.NullHandler())
     total_lines = sum(_count_lines(f) for f in files)
     with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:

@@ -186,7 +186,11 @@ async def gather_status(settings) -> dict[str, Any]:
 
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10000,
                                 **settings.kafka_security_kwargs())
-    await asyncio.wait_for(consumer.start(), 15)
+    try:
+        await asyncio.wait_for(consumer.start(), 15)
+    except BaseException:
+        await consumer.stop()  # else aiokafka warns about an unclosed consumer at exit
+        raise
     try:
         conn = await asyncpg.connect(settings.database_url, timeout=10)
         try:
@@ -260,6 +264,10 @@ async def _newest_event(conn, schema: str):
 @expected_errors
 def status(fmt: OutputFormat = FORMAT) -> None:
     """Per consumer group and partition: stored position, end offset, lag; projection freshness."""
+    import logging
+
+    # aiokafka's own log lines ("Unable connect to ...") would add to the one-line error.
+    logging.getLogger("aiokafka").addHandler(logging.NullHandler())
     settings = load_settings()
     result = asyncio.run(gather_status(settings))
     if fmt is OutputFormat.json:

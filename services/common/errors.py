@@ -18,7 +18,7 @@ def describe_expected(exc: BaseException) -> str | None:
             return f"cannot reach the Kafka broker: {exc} (is it running? `dphp dev up`)"
         case KafkaError():
             return f"Kafka error: {exc}"
-        case ConnectionRefusedError() | OSError() if _looks_like_db(exc):
+        case OSError() if _looks_like_db(exc):
             return f"cannot reach PostgreSQL: {exc} (is it running? `dphp dev up`)"
         case asyncpg.InvalidCatalogNameError() | asyncpg.InvalidPasswordError() | asyncpg.InvalidAuthorizationSpecificationError():
             return f"PostgreSQL refused the connection: {exc}"
@@ -32,4 +32,12 @@ def describe_expected(exc: BaseException) -> str | None:
 
 
 def _looks_like_db(exc: BaseException) -> bool:
-    return "5432" in str(exc) or "postgres" in str(exc).lower()
+    # asyncpg raises plain OSErrors; the port of the configured database URL names them.
+    from services.common.settings import Settings
+
+    try:
+        url = Settings().database_url
+    except Exception:
+        url = ""
+    port = url.rsplit(":", 1)[-1].split("/")[0] if url.count(":") >= 2 else "5432"
+    return f"port {port}" in str(exc) or f", {port})" in str(exc) or "postgres" in str(exc).lower()

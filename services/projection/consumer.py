@@ -32,6 +32,9 @@ TRANSIENT_DB_ERRORS = (
     asyncio.TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    # A server that shuts down under an idle connection can leave asyncpg's protocol in a bad
+    # state ("cannot switch to state ...; another operation is in progress"): reconnect.
+    asyncpg.InternalClientError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,

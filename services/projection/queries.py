@@ -166,6 +166,7 @@ async def recap_as_of(
                {", ".join(f"sum(d{k})::int AS d{k}" for k in range(1, 7))}
         FROM x
         GROUP BY GROUPING SETS ((tps_code), (desa_code), (kecamatan), (kabupaten), (provinsi), ())
+        HAVING count(*) > 0  -- the empty grouping set yields a row of nulls over no rows
         """,
         t, *params,
     )

@@ -1,0 +1,97 @@
+"""Handler-level tests of a projection service's batch logic, with the database and broker faked.
+
+Delivery, offsets and rebalancing are tested against the real broker in tests/integration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+
+from services.common.settings import Settings
+from services.projection.consumer import ProjectionConsumer
+from tests.eventsets import event_set
+
+pytestmark = pytest.mark.unit
+
+
+@dataclass
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.applied: list[tuple] = []
+        self.positions_stored: list = []
+
+    async def positions(self, group_id, topic):
+        return {}
+
+    async def apply_registrations(self, rows, group_id, positions):
+        if any(row[4] == "UNSTORABLE" for row in rows):  # the name column
+            raise asyncpg.DataError("value out of range")
+        self.applied.extend(rows)
+        self.positions_stored.extend(positions)
+
+
+class FakeConnection:
+    def is_closed(self) -> bool:
+        return False
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes, list]] = []
+
+    async def send(self, topic, value, key, headers):
+        self.sent.append((topic, value, key, headers))
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+
+def consumer() -> tuple[ProjectionConsumer, FakeStore, FakeProducer]:
+    c = ProjectionConsumer(Settings(), "registrations")
+    store, producer = FakeStore(), FakeProducer()
+    c._store, c._conn, c._producer, c._migrated = store, FakeConnection(), producer, True
+    return c, store, producer
+
+
+def registrations(n: int) -> list[bytes]:
+    events = [e for e in event_set(3, voters=n) if e.type.endswith("voter-registered.v1")]
+    return [e.model_dump_json().encode() for e in events]
+
+
+async def test_an_event_the_database_refuses_is_dead_lettered_and_the_rest_applied():
+    c, store, producer = consumer()
+    values = registrations(20)
+    doc = json.loads(values[7])
+    doc["data"]["name"] = "UNSTORABLE"
+    values[7] = json.dumps(doc).encode()
+    records = [Record(c.topic, 0, i, b"k", v) for i, v in enumerate(values)]
+    await c.handle(records)
+    assert len(store.applied) == len(values) - 1
+    assert [s[1] for s in producer.sent] == [values[7]]
+    headers = dict(producer.sent[0][3])
+    assert headers["dphp.error.class"] == b"UnapplicableEvent"
+    assert headers["dphp.original.offset"] == b"7"
+    assert (c.topic, 0, len(values)) in store.positions_stored  # the batch's position is stored
+
+
+async def test_records_before_the_stored_position_are_skipped():
+    c, store, producer = consumer()
+    values = registrations(10)
+    await c.handle([Record(c.topic, 0, i, b"k", v) for i, v in enumerate(values[:5])])
+    # A redelivery after a rebalance starts again at offset 0.
+    await c.handle([Record(c.topic, 0, i, b"k", v) for i, v in enumerate(values)])
+    assert len(store.applied) == len(values)
+    assert producer.sent == []

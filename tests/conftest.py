@@ -1,9 +1,9 @@
 """Test harness: a real Kafka broker and PostgreSQL for the session, isolation by names.
 
 The stack is, in this order: the one named by DPHP_TEST_KAFKA_BOOTSTRAP and
-DPHP_TEST_DATABASE_URL; the local development stack if it answers at the default
-addresses (`dphp dev up`); else one started here on free ports in a temporary folder and
-stopped at the end. Each test gets its own topic names, consumer groups and schema.
+DPHP_TEST_DATABASE_URL; the one the settings name (DPHP_KAFKA_BOOTSTRAP and
+DPHP_DATABASE_URL, by default the local development stack of `dphp dev up`) if it answers;
+else one started here on free ports in a temporary folder and stopped at the end. Each test gets its own topic names, consumer groups and schema.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.settings import DEFAULT_DATABASE_URL, DEFAULT_KAFKA_BOOTSTRAP, Settings
+from services.common.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,12 @@ def _start_own_stack(tmp: Path) -> Stack:
     return Stack(f"127.0.0.1:{kl.port}", pl.url, "started by the tests", tmp)
 
 
-def _dev_stack_answers() -> bool:
-    from services.devstack import postgres
+def _configured_stack_answers(settings: Settings) -> bool:
     from services.devstack.process import port_open
+    from services.devstack.stack import kafka_layout, postgres_layout
 
-    host, port = DEFAULT_KAFKA_BOOTSTRAP.rsplit(":", 1)
-    pl = postgres.PostgresLayout(state=Path("."), host="127.0.0.1", port=5432)
-    return port_open(host, int(port)) and port_open("127.0.0.1", 5432) and postgres.answers(pl)
+    kl, pl = kafka_layout(settings), postgres_layout(settings)
+    return port_open(kl.host, kl.port) and port_open(pl.host, pl.port)
 
 
 @pytest.fixture(scope="session")
@@ -60,8 +59,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if kafka_env and db_env:
         yield Stack(kafka_env, db_env, "from DPHP_TEST_* variables")
         return
-    if _dev_stack_answers():
-        yield Stack(DEFAULT_KAFKA_BOOTSTRAP, DEFAULT_DATABASE_URL, "the running development stack")
+    configured = Settings()
+    if _configured_stack_answers(configured):
+        yield Stack(configured.kafka_bootstrap, configured.database_url, "the configured (development) stack")
         return
     # Short path: PostgreSQL's and Kafka's folders live below it.
     tmp = Path(tmp_path_factory.mktemp("stack"))

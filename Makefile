@@ -44,7 +44,9 @@ status: $(STAMP)
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.generate
 
+## The benchmark: uses the stack of the settings (started here if needed, without services).
 bench: $(STAMP)
+	$(BIN)/dphp dev up --no-services
 	$(BIN)/python -m bench.run $(if $(EVENTS),--events $(EVENTS))
 
 clean: down

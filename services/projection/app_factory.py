@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 
 from faststream import AckPolicy, FastStream
@@ -31,7 +33,8 @@ def build_app(settings: Settings, service: str) -> FastStream:
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,  # never auto-commit: positions are stored with the batch
         max_poll_interval_ms=15 * 60 * 1000,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
+        # 2 MB a partition (six: about 20,000 records a fetch); 8 MB held up to ~100 MB of fetched data.
+        max_partition_fetch_bytes=2 * 1024 * 1024,
         listener=projection.listener(),
         decoder=_no_decode,
         title=f"{service} projection",
@@ -42,7 +45,15 @@ def build_app(settings: Settings, service: str) -> FastStream:
 
     @subscriber
     async def handle(message: KafkaMessage) -> None:
-        await projection.handle(message.raw_message)
+        # The batch is handled in a task with an empty context. FastStream's context holds the
+        # message (the whole batch), and every timer created while handling (asyncpg's statement
+        # cache, aiokafka's request timeouts) keeps a copy of the current context; cancelled
+        # timers stay in the event loop's heap until purged, so each batch stayed in memory for
+        # minutes (RSS grew by about 16 MB per 20,000 records).
+        # `submit` returns once the batch's transaction is under way: the next batch is fetched and
+        # validated while PostgreSQL applies this one.
+        await asyncio.get_running_loop().create_task(projection.submit(message.raw_message),
+                                                     context=contextvars.Context())
 
     app = FastStream(broker, logger=logging.getLogger(f"dphp.{service}"))
 

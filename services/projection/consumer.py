@@ -19,6 +19,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from schemas import regions
 from schemas.events import TYPE_MEETING_HELD, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED
 from schemas.parsing import InvalidEvent, parse_event
 from services.common.db import migrate
@@ -103,11 +104,14 @@ class ProjectionConsumer:
         self._migrated = False
         self._next: dict[tuple[str, int], int] = {}  # next offset to apply, per partition
         self._sought: dict[tuple[str, int], int] = {}
+        # The batch being stored (see `submit`) and the partitions it advances.
+        self._inflight: tuple[asyncio.Task, tuple[tuple[str, int], ...]] | None = None
         self.applied = 0
         self.dead_lettered = 0
 
     # lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
+        regions.load()  # the region tree for validation (~0.3 s): now, not while the first batch waits
         await self._store_ready()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka_bootstrap, enable_idempotence=True, acks="all",
@@ -116,6 +120,12 @@ class ProjectionConsumer:
         await self._producer.start()
 
     async def stop(self) -> None:
+        # The batch in flight, if any; not for long (the database may be down): if it is cut short,
+        # its transaction is rolled back and the batch is applied again after a restart.
+        try:
+            await asyncio.wait_for(self.flush(), timeout=5)
+        except (Exception, asyncio.TimeoutError):  # noqa: BLE001 - logged by the batch's task
+            pass
         if self._producer is not None:
             await self._producer.stop()
         if self._conn is not None and not self._conn.is_closed():
@@ -175,6 +185,8 @@ class ProjectionConsumer:
         by_tp: dict[tuple[str, int], list[Any]] = {}
         for rec in records:
             by_tp.setdefault((rec.topic, rec.partition), []).append(rec)
+        if any(tp not in self._next for tp in by_tp):
+            await self._settle()  # the connection is free and the batch in flight's positions are stored
         unknown = [tp for tp in by_tp if tp not in self._next]
         if unknown:
             stored = await self._with_db(lambda store: store.positions(self.group_id, self.topic))
@@ -221,14 +233,24 @@ class ProjectionConsumer:
 
     # the batch -----------------------------------------------------------------------
     async def handle(self, records: Sequence[Any]) -> None:
-        """Validates, dead-letters the invalid, applies the rest with the positions."""
+        """Validates, dead-letters the invalid, applies the rest with the positions (stored on return)."""
+        await self.submit(records)
+        await self.flush()
+
+    async def submit(self, records: Sequence[Any]) -> None:
+        """`handle` without waiting for the database: returns once the batch's transaction is under
+        way, so that the service fetches and validates the next batch meanwhile (the services'
+        wiring uses this). One batch is in flight at most; batches are stored one at a time, in
+        order, each with its positions in its transaction, as with `handle`; `flush` waits."""
         records = await self._in_order(records)
         if not records:
             return
         good: list[tuple[Any, tuple]] = []
         bad: list[tuple[Any, InvalidEvent]] = []
         next_offsets: dict[tuple[str, int], int] = {}
-        for rec in records:
+        for i, rec in enumerate(records):
+            if i % 500 == 499 and self._inflight is not None:
+                await asyncio.sleep(0)  # let the batch in flight send its next statement
             key = (rec.topic, rec.partition)
             if rec.offset + 1 > next_offsets.get(key, 0):
                 next_offsets[key] = rec.offset + 1
@@ -238,11 +260,46 @@ class ProjectionConsumer:
             except InvalidEvent as exc:
                 bad.append((rec, exc))
         positions = [(t, p, o) for (t, p), o in next_offsets.items()]
+        if await self._settle() is not None:
+            # The batch before failed (logged): this one continues it, so it is not applied
+            # either; the next batch reads both again from the stored positions (a seek).
+            for tp in next_offsets:
+                self._next.pop(tp, None)
+            return
         if bad:
             await self._dead_letter(bad)
-        await self._apply(good, positions)
-        for (t, p), o in next_offsets.items():
-            self._next[(t, p)] = o
+        for tp, o in next_offsets.items():
+            self._next[tp] = o  # the next batch continues after this one
+        self._inflight = (asyncio.create_task(self._store_batch(good, positions, next_offsets)), tuple(next_offsets))
+
+    async def flush(self) -> None:
+        """Waits until the batch in flight is stored; raises its error if it failed."""
+        error = await self._settle()
+        if error is not None:
+            raise error
+
+    async def _settle(self) -> BaseException | None:
+        """Waits for the batch in flight; returns its error, if any (its partitions are then read
+        again from the stored positions, as if it had not been handled)."""
+        if self._inflight is None:
+            return None
+        (task, partitions), self._inflight = self._inflight, None
+        try:
+            await task
+        except Exception as exc:  # noqa: BLE001 - logged by the task, returned to the caller
+            for tp in partitions:
+                self._next.pop(tp, None)
+            return exc
+        return None
+
+    async def _store_batch(self, good: list[tuple[Any, tuple]], positions: list[st.Position],
+                           next_offsets: dict[tuple[str, int], int]) -> None:
+        try:
+            await self._apply(good, positions)
+        except Exception:
+            log.exception("a batch of %d events was not stored; it will be read again from the stored positions",
+                          len(good))
+            raise
         self.applied += len(good)
         await self._advisory_commit(next_offsets)
 

@@ -1,0 +1,336 @@
+"""The parts of the benchmark besides the services' catch-up: sink limit, naive baseline, latency."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+from schemas.events import CONTENT_TYPE, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED
+from schemas.parsing import parse_event
+from services.common.db import migrate
+from services.common.settings import Settings
+from services.projection import store as st
+
+log = logging.getLogger("bench")
+HEADERS = [("content-type", CONTENT_TYPE.encode())]
+
+
+# --- parsing (not timed as part of the sink) ----------------------------------------------------
+
+@dataclass
+class Parsed:
+    rows: dict[str, list[tuple]]
+    events: int
+    seconds: float
+
+    @property
+    def us_per_event(self) -> float:
+        return self.seconds / self.events * 1e6 if self.events else 0.0
+
+
+def parse_sample(path: Path, cutoff) -> Parsed:
+    """Parses every event of the sample (as the services do) and builds its row."""
+    rows: dict[str, list[tuple]] = {"registrations": [], "movements": [], "meetings": []}
+    reg, mov, meet = rows["registrations"].append, rows["movements"].append, rows["meetings"].append
+    n = 0
+    started = time.perf_counter()
+    with open(path, "rb") as f:
+        for line in f:
+            line = line.rstrip(b"\r\n")
+            if not line:
+                continue
+            e = parse_event(line)
+            n += 1
+            if e.type == TYPE_VOTER_REGISTERED:
+                reg(st.registration_row(e, cutoff))
+            elif e.type == TYPE_VOTER_MOVED:
+                mov(st.movement_row(e))
+            else:
+                meet(st.meeting_row(e))
+    return Parsed(rows, n, time.perf_counter() - started)
+
+
+# --- the sink limit --------------------------------------------------------------------------------
+
+class TimedConnection:
+    """Wraps an asyncpg connection: times each statement of the store by its name."""
+
+    def __init__(self, conn: asyncpg.Connection, names: dict[str, str]) -> None:
+        self._conn = conn
+        self._names = names
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    async def execute(self, query: str, *args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return await self._conn.execute(query, *args, **kwargs)
+        finally:
+            self.seconds[self._names.get(query, "other SQL")] += time.perf_counter() - t
+
+    async def copy_records_to_table(self, *args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return await self._conn.copy_records_to_table(*args, **kwargs)
+        finally:
+            self.seconds["COPY into stage"] += time.perf_counter() - t
+
+
+@dataclass
+class SinkResult:
+    events: int
+    seconds: float
+    batch: int
+    by_kind_seconds: dict[str, float]
+    breakdown: dict[str, float]  # registrations: seconds per statement, "BEGIN/COMMIT" the rest
+    recap: dict[str, Any] | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+APPLY = {"registrations": "apply_registrations", "movements": "apply_movements", "meetings": "apply_meetings"}
+
+
+async def sink(settings: Settings, parsed: Parsed, batch: int) -> SinkResult:
+    """Applies the parsed rows straight to PostgreSQL through ProjectionStore, one connection per
+    event type, the three concurrently, in batches of `batch` rows; into `settings.db_schema`."""
+    await migrate(settings)
+    stores: dict[str, st.ProjectionStore] = {}
+    timed: TimedConnection | None = None
+    for kind in APPLY:
+        conn = await asyncpg.connect(settings.database_url, timeout=10)
+        store = st.ProjectionStore(conn, settings.db_schema)
+        await store.prepare()
+        await store.ensure_config(settings.voting_day, settings.tps_capacity)
+        if kind == "registrations":
+            timed = TimedConnection(conn, {sql: name for name, sql in store._sql.items()})
+            store.conn = timed
+        stores[kind] = store
+    by_kind: dict[str, float] = {}
+    apply_total = 0.0
+
+    async def run(kind: str) -> None:
+        nonlocal apply_total
+        rows = parsed.rows[kind]
+        store = stores[kind]
+        apply = getattr(store, APPLY[kind])
+        t0 = time.perf_counter()
+        for i in range(0, len(rows), batch):
+            chunk = rows[i:i + batch]
+            t = time.perf_counter()
+            await apply(chunk, f"bench.sink.{kind}", [(f"sink.{kind}", 0, i + len(chunk))])
+            if kind == "registrations":
+                apply_total += time.perf_counter() - t
+        by_kind[kind] = time.perf_counter() - t0
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(run(k) for k in APPLY))
+        seconds = time.perf_counter() - started
+        breakdown = dict(timed.seconds)
+        breakdown["BEGIN/COMMIT, Python"] = apply_total - sum(breakdown.values())
+        recap = await region_recap(stores["meetings"].conn, settings.db_schema)
+    finally:
+        for store in stores.values():
+            conn = store.conn._conn if isinstance(store.conn, TimedConnection) else store.conn
+            await conn.close()
+    return SinkResult(parsed.events, seconds, batch, by_kind, breakdown, recap)
+
+
+async def region_recap(conn: asyncpg.Connection, schema: str, level: str = "kabupaten") -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT * FROM {schema}.recap WHERE level = $1 ORDER BY total DESC LIMIT 1", level)
+    return dict(row) if row else None
+
+
+# --- the naive baseline ------------------------------------------------------------------------------
+
+@dataclass
+class NaiveResult:
+    events: int
+    seconds: float
+    timed_out: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+async def produce(settings: Settings, topic: str, lines: list[bytes]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
+                                linger_ms=10, max_batch_size=512 * 1024, **settings.kafka_security_kwargs())
+    await producer.start()
+    try:
+        futures = []
+        for raw in lines:
+            key = orjson.loads(raw)["subject"].encode()
+            futures.append(await producer.send(topic, value=raw, key=key, headers=HEADERS))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def naive(settings: Settings, topic: str, group_id: str, lines: list[bytes], timeout: float) -> NaiveResult:
+    """A minimal FastStream subscriber: one message at a time, one transaction per event (the same
+    ProjectionStore.apply_registrations with one row and its position), its own topic and group."""
+    from faststream import AckPolicy
+    from faststream.kafka import KafkaBroker
+    from faststream.kafka.annotations import KafkaMessage
+
+    from services.common.topics import TopicSpec, ensure_topics
+
+    await ensure_topics(settings, [TopicSpec(topic, settings.partitions_registered, {})])
+    await produce(settings, topic, lines)
+    await migrate(settings)
+    conn = await asyncpg.connect(settings.database_url, timeout=10)
+    store = st.ProjectionStore(conn, settings.db_schema)
+    await store.prepare()
+    await store.ensure_config(settings.voting_day, settings.tps_capacity)
+    cutoff = st.eligible_cutoff(settings.voting_day)
+    want = len(lines)
+    done = asyncio.Event()
+    state = {"n": 0, "first": None, "last": None}
+
+    async def no_decode(message, original_decoder=None):
+        return None
+
+    broker = KafkaBroker(settings.kafka_bootstrap, **settings.kafka_security_kwargs(),
+                         logger=logging.getLogger("bench.naive"), log_level=logging.DEBUG)
+    subscriber = broker.subscriber(topic, group_id=group_id, auto_offset_reset="earliest",
+                                   ack_policy=AckPolicy.MANUAL, decoder=no_decode)
+
+    @subscriber
+    async def handle(message: KafkaMessage) -> None:
+        rec = message.raw_message
+        if state["first"] is None:
+            state["first"] = time.perf_counter()
+        event = parse_event(rec.value, TYPE_VOTER_REGISTERED)
+        await store.apply_registrations([st.registration_row(event, cutoff)], group_id,
+                                        [(rec.topic, rec.partition, rec.offset + 1)])
+        state["n"] += 1
+        state["last"] = time.perf_counter()
+        if state["n"] >= want:
+            done.set()
+
+    await broker.start()
+    timed_out = False
+    try:
+        await asyncio.wait_for(done.wait(), timeout)
+    except asyncio.TimeoutError:
+        timed_out = True
+    finally:
+        await broker.stop()
+        await conn.close()
+    if state["first"] is None:
+        return NaiveResult(0, 0.0, True)
+    return NaiveResult(state["n"], state["last"] - state["first"], timed_out)
+
+
+# --- publish-to-visible latency ------------------------------------------------------------------
+
+@dataclass
+class LatencyResult:
+    rate_target: float
+    sent: int
+    send_seconds: float
+    seen: int
+    latencies_ms: list[float] = field(default_factory=list)
+    poll_ms: float = 0.0
+
+    def pct(self, q: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        xs = sorted(self.latencies_ms)
+        return xs[min(len(xs) - 1, max(0, round(q / 100 * len(xs)) - 1))]
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies_ms) if self.latencies_ms else float("nan")
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.send_seconds if self.send_seconds > 0 else 0.0
+
+
+async def latency(settings: Settings, lines: list[bytes], rate: float, poll_s: float = 0.02,
+                  settle_timeout: float = 60.0) -> LatencyResult:
+    """Sends `lines` (voter-registered events) to the services' topic at a steady `rate`,
+    stamping each send, and polls the projection for each event's registration row.
+
+    A latency is (start of the poll that first saw the row) - (send call): an upper bound, at most
+    one poll interval late."""
+    from aiokafka import AIOKafkaProducer
+
+    ids = [orjson.loads(raw)["id"] for raw in lines]
+    keys = [orjson.loads(raw)["subject"].encode() for raw in lines]
+    sent_at: dict[str, float] = {}
+    pending: dict[str, None] = {}  # sent, not seen yet (in send order)
+    seen: dict[str, float] = {}
+    result = LatencyResult(rate, 0, 0.0, 0, poll_ms=poll_s * 1000)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
+                                **settings.kafka_security_kwargs())
+    await producer.start()
+    conn = await asyncpg.connect(settings.database_url, timeout=10)
+    sending = True
+
+    async def poll() -> None:
+        sql = f"SELECT event_id FROM {settings.db_schema}.registration WHERE event_id = ANY($1::text[])"
+        deadline = None
+        while True:
+            batch = list(pending)
+            if not sending:
+                if not batch:
+                    return
+                deadline = deadline or time.monotonic() + settle_timeout
+                if time.monotonic() > deadline:
+                    return
+            t = time.monotonic()
+            if batch:
+                for r in await conn.fetch(sql, batch):
+                    seen[r["event_id"]] = t
+                    pending.pop(r["event_id"], None)
+            await asyncio.sleep(max(0.0, poll_s - (time.monotonic() - t)))
+
+    poller = asyncio.create_task(poll())
+    futures = []
+    try:
+        start = time.monotonic()
+        i, n = 0, len(lines)
+        while i < n:
+            due = min(n, int((time.monotonic() - start) * rate) + 1)
+            while i < due:
+                sent_at[ids[i]] = time.monotonic()
+                pending[ids[i]] = None
+                futures.append(await producer.send(settings.topic_registered, value=lines[i], key=keys[i],
+                                                   headers=HEADERS))
+                i += 1
+            await asyncio.sleep(0.002)
+        result.send_seconds = time.monotonic() - start
+        result.sent = n
+        await asyncio.gather(*futures)
+        sending = False
+        await poller
+    finally:
+        sending = False
+        if not poller.done():
+            poller.cancel()
+        await producer.stop()
+        await conn.close()
+    result.seen = len(seen)
+    result.latencies_ms = [(seen[i] - sent_at[i]) * 1000 for i in seen]
+    return result

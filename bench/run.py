@@ -1,0 +1,624 @@
+"""`python -m bench.run [--events N]` (`make bench [EVENTS=N]`): how fast DPHP projects a sample.
+
+One run, on one data set, against the running Kafka broker and PostgreSQL (Settings from the
+environment), with its own topics, consumer groups and schemas (removed afterwards):
+
+1. generate a Blora sample (default full size: 700,000 voters, about 715,000 events) and publish it
+   with `dphp publish`'s code path (publish rate);
+2. start the three projection services as processes AFTER publishing; time from the first fetched
+   batch (the services' log line "resuming partitions", ms resolution) to convergence (stored
+   positions at the end offsets, confirmed by `gather_status`): end-to-end events/s; start-up
+   (launch to first fetch) apart; peak RSS and CPU seconds of each service (psutil);
+3. publish-to-visible latency at a steady rate (default 2,000 events/s for 20 s) with the services
+   running: each send stamped, the projection polled for each event's registration row;
+4. with the services stopped: the sink limit (the same events parsed beforehand, untimed, applied
+   through ProjectionStore in batches of `batch_max_records`, one connection per event type, the
+   three concurrently) and the naive baseline (a minimal FastStream subscriber, one message and one
+   transaction at a time) over a subset of registrations;
+5. a table, a record appended to docs/benchmarks.md, and as the last line of stdout
+   `e2e=... sink=... naive=... e2e/sink=... e2e/naive=... rss_max_mb=...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import os
+import platform
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import psutil
+
+from bench import phases
+from bench.procs import SERVICES, Sampler, ServiceProcess, cpu_delta, listener_pid, postgres_cpu, process_cpu
+from schemas.events import TYPE_MEETING_HELD, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED
+from services.common.settings import Settings
+from services.projection import store as st
+
+log = logging.getLogger("bench")
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+REGION = "33.16"  # Kabupaten Blora
+FULL_VOTERS = 700_000
+# A Blora sample has about 1.0216 events per voter (corrections, moves) plus 314 meeting events.
+EVENTS_PER_VOTER = 1.0216
+MEETING_EVENTS = 314
+RECAP_KEYS = ("male", "female", "total", "tps_count", "tps_loksus_count", "new_voters", "disabled",
+              "under_age", "over_capacity_tps")
+
+
+def voters_for(events: int | None) -> int:
+    if events is None:
+        return FULL_VOTERS
+    return max(100, round((events - MEETING_EVENTS) / EVENTS_PER_VOTER))
+
+
+def bench_settings(base: Settings, uid: str) -> Settings:
+    """Like the tests' unique_settings: topics, groups and schema of this run alone."""
+    values = base.model_dump()
+    values.update(
+        topic_registered=f"bench{uid}.voter-registered", topic_moved=f"bench{uid}.voter-moved",
+        topic_meetings=f"bench{uid}.meeting-held", topic_dead_letter=f"bench{uid}.dead-letter",
+        topic_recap=f"bench{uid}.recap", group_prefix=f"bench{uid}", db_schema=f"bench_{uid}",
+    )
+    return Settings(**values)
+
+
+def with_schema(s: Settings, schema: str) -> Settings:
+    values = s.model_dump()
+    values["db_schema"] = schema
+    return Settings(**values)
+
+
+@dataclass
+class ServiceFigures:
+    service: str
+    startup_s: float | None = None  # launch -> first fetched batch
+    done_s: float | None = None  # first fetched (any service) -> this service's positions at the end
+    rss_peak_mb: float = 0.0  # whole life (catch-up and latency phase)
+    rss_peak_catchup_mb: float = 0.0
+    cpu_s: float = 0.0  # user + system at convergence
+
+
+@dataclass
+class Figures:
+    started: dt.datetime
+    command: str
+    voters: int = 0
+    events: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+    sample_mb: float = 0.0
+    generate_s: float = 0.0
+    publish_s: float = 0.0
+    publish_rate: float = 0.0
+    batch_max_records: int = 0
+    batch_timeout_ms: int = 0
+    startup_s: float = 0.0
+    catchup_s: float = 0.0
+    e2e: float = 0.0
+    services: list[ServiceFigures] = field(default_factory=list)
+    pg_cpu_s: float = 0.0
+    services_cpu_window_s: float = 0.0
+    kafka_cpu_s: float | None = None
+    machine_busy_pct: float = 0.0
+    latency: phases.LatencyResult | None = None
+    parse_us: float = 0.0
+    sink: phases.SinkResult | None = None
+    naive: phases.NaiveResult | None = None
+    recap_check: str = ""
+    profile_md: str = ""
+    load_at_start: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    machine: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def rss_max_mb(self) -> float:
+        return max((s.rss_peak_mb for s in self.services), default=0.0)
+
+    def ratio(self, other: float | None) -> float:
+        return self.e2e / other if other else float("nan")
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+def mb(n: float) -> float:
+    return n / (1024 * 1024)
+
+
+def machine_info() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cores": psutil.cpu_count(logical=True), "physical_cores": psutil.cpu_count(logical=False),
+            "memory_gb": round(psutil.virtual_memory().total / 1024 ** 3, 1), "cpu": model or platform.processor(),
+            "os": f"{platform.system()} {platform.release()}"}
+
+
+async def versions(settings: Settings) -> dict[str, str]:
+    conn = await asyncpg.connect(settings.database_url, timeout=10)
+    try:
+        pg = await conn.fetchval("SHOW server_version")
+    finally:
+        await conn.close()
+    return {"python": platform.python_version(), "kafka": Settings().kafka_version, "postgres": pg,
+            "faststream": version("faststream"), "aiokafka": version("aiokafka"), "asyncpg": version("asyncpg"),
+            "pydantic": version("pydantic")}
+
+
+async def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, **settings.kafka_security_kwargs())
+    await consumer.start()
+    try:
+        tps = []
+        for topic in (settings.topic_registered, settings.topic_moved, settings.topic_meetings):
+            parts = None
+            for _ in range(50):
+                parts = consumer.partitions_for_topic(topic)
+                if parts:
+                    break
+                consumer._client.add_topic(topic)
+                await consumer._client.force_metadata_update()
+                await asyncio.sleep(0.1)
+            tps += [TopicPartition(topic, p) for p in sorted(parts or ())]
+        ends = await consumer.end_offsets(tps)
+        return {(tp.topic, tp.partition): o for tp, o in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def stored_positions(conn: asyncpg.Connection, schema: str) -> dict[tuple[str, str, int], int]:
+    try:
+        rows = await conn.fetch(f"SELECT group_id, topic, partition, next_offset FROM {schema}.consumer_position")
+    except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+        return {}
+    return {(r["group_id"], r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+
+async def delete_groups(settings: Settings, groups: list[str]) -> None:
+    """Best effort: aiokafka's admin client has no delete_consumer_groups, so send DeleteGroups."""
+    from aiokafka.protocol.admin import DeleteGroupsRequest
+
+    from services.common.topics import admin_client
+
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        for g in groups:
+            try:
+                node = await admin.find_coordinator(g)
+                await admin._send_request_to_node(node, DeleteGroupsRequest([g]))
+            except Exception as exc:  # noqa: BLE001 - cleanup is best effort
+                log.debug("could not delete group %s: %s", g, exc)
+    finally:
+        await admin.close()
+
+
+# --- phases ---------------------------------------------------------------------------------------------
+
+class _CatchUp:
+    """What the wait for convergence observed."""
+
+    def __init__(self) -> None:
+        self.first_fetch: float | None = None
+        self.cpu_at_first = None
+        self.pg_at_first: dict[int, float] = {}
+        self.kafka_pid: int | None = None
+        self.kafka_at_first: float | None = None
+        self.services_at_first = 0.0
+        self.done_at: dict[str, float] = {}
+        self.converged_at: float = 0.0
+        self.spy = None
+
+
+async def _wait_converged(s: Settings, procs: list[ServiceProcess], ends: dict[tuple[str, int], int],
+                          timeout: float, profile_out: Path | None, obs: _CatchUp) -> None:
+    from services.cli.read_cmd import gather_status
+    from services.projection.consumer import KINDS
+
+    topic_of = {svc: KINDS[svc].topic(s) for svc in SERVICES}
+    launched = min(p.launched_at for p in procs)
+    conn = await asyncpg.connect(s.database_url, timeout=10)
+    try:
+        while True:
+            now = time.time()
+            if now - launched > timeout:
+                raise RuntimeError(f"not converged after {timeout:.0f} s:\n" +
+                                   "\n".join(p.tail(1500) for p in procs))
+            for p in procs:
+                if not p.alive():
+                    raise RuntimeError(f"{p.service} exited with {p.popen.returncode}:\n{p.tail()}")
+            if obs.first_fetch is None:
+                seen = [t for t in (p.first_batch_at() for p in procs) if t is not None]
+                if seen:
+                    obs.first_fetch = min(seen)
+                    obs.cpu_at_first, obs.pg_at_first = psutil.cpu_times(), postgres_cpu()
+                    obs.kafka_at_first = process_cpu(obs.kafka_pid)
+                    obs.services_at_first = sum(process_cpu(p.pid) or 0.0 for p in procs)
+                    if profile_out is not None:
+                        from bench.profile import Spy
+
+                        obs.spy = Spy(procs[0].pid, profile_out).start()
+            positions = await stored_positions(conn, s.db_schema)
+            for svc in SERVICES:
+                if svc in obs.done_at:
+                    continue
+                group, topic = s.group_id(svc), topic_of[svc]
+                if all(positions.get((group, topic, p), 0) >= end for (t, p), end in ends.items() if t == topic):
+                    obs.done_at[svc] = now
+            if len(obs.done_at) == len(SERVICES) and obs.first_fetch is not None:
+                obs.converged_at = max(obs.done_at.values())
+                if (await gather_status(s))["converged"]:
+                    return
+                obs.done_at.clear()  # not converged after all (should not happen): keep polling
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+
+
+async def catch_up(s: Settings, fig: Figures, ends: dict[tuple[str, int], int], log_dir: Path,
+                   profile_out: Path | None) -> tuple[list[ServiceProcess], Sampler, Any]:
+    """Starts the services and waits until they converge; fills the catch-up figures.
+
+    Returns the running services (stopped by the caller), their sampler and the profiler."""
+    procs = [ServiceProcess(svc, s, log_dir) for svc in SERVICES]
+    for p in procs:
+        p.start()
+    launched = min(p.launched_at for p in procs)
+    sampler = Sampler(procs).start()
+    obs = _CatchUp()
+    obs.kafka_pid = listener_pid(s.kafka_port)
+    try:
+        await _wait_converged(s, procs, ends, 300 + fig.events / 1000, profile_out, obs)
+        sampler.sample()
+        cpu_end, pg_end, kafka_end = psutil.cpu_times(), postgres_cpu(), process_cpu(obs.kafka_pid)
+        if obs.spy is not None:
+            obs.spy.stop()
+    except BaseException:
+        sampler.stop()
+        for p in procs:
+            p.stop()
+        if obs.spy is not None:
+            obs.spy.stop()
+        raise
+    first_fetch, converged_at, done_at = obs.first_fetch, obs.converged_at, obs.done_at
+    cpu_at_first, pg_at_first = obs.cpu_at_first, obs.pg_at_first
+    busy = lambda t: t.user + t.system + getattr(t, "nice", 0) + getattr(t, "irq", 0) + getattr(t, "softirq", 0)  # noqa: E731
+    window = converged_at - first_fetch
+    total_cpu = sum(cpu_end) - sum(cpu_at_first)
+    fig.machine_busy_pct = 100.0 * (busy(cpu_end) - busy(cpu_at_first)) / total_cpu if total_cpu > 0 else 0.0
+    fig.pg_cpu_s = cpu_delta(pg_at_first, pg_end)
+    fig.services_cpu_window_s = sum(p.usage.cpu_seconds for p in procs) - obs.services_at_first
+    if kafka_end is not None and obs.kafka_at_first is not None:
+        fig.kafka_cpu_s = kafka_end - obs.kafka_at_first
+    fig.startup_s = first_fetch - launched
+    fig.catchup_s = window
+    fig.e2e = fig.events / window if window > 0 else 0.0
+    for p in procs:
+        first = p.first_batch_at()
+        fig.services.append(ServiceFigures(
+            p.service,
+            startup_s=(first - p.launched_at) if first else None,
+            done_s=done_at[p.service] - first_fetch,
+            rss_peak_catchup_mb=mb(p.usage.rss_peak), cpu_s=p.usage.cpu_seconds))
+    return procs, sampler, obs.spy
+
+
+def latency_lines(n: int, seed: int) -> list[bytes]:
+    from services.sample import generate
+
+    marker = b'"type":"' + TYPE_VOTER_REGISTERED.encode() + b'"'
+    lines = []
+    for line in generate(REGION, n + 500, seed):
+        if marker in line:
+            lines.append(line.rstrip(b"\n"))
+            if len(lines) >= n:
+                break
+    return lines
+
+
+def registration_lines(path: Path, n: int) -> list[bytes]:
+    marker = b'"type":"' + TYPE_VOTER_REGISTERED.encode() + b'"'
+    out = []
+    with open(path, "rb") as f:
+        for line in f:
+            if marker in line:
+                out.append(line.rstrip(b"\r\n"))
+                if len(out) >= n:
+                    break
+    return out
+
+
+def compare_recaps(stats, services_recap, sink_recap) -> str:
+    want = {k: getattr(stats, k) for k in RECAP_KEYS}
+    got = {name: ({k: r[k] for k in RECAP_KEYS} if r else None)
+           for name, r in (("services", services_recap), ("sink", sink_recap))}
+    bad = [name for name, r in got.items() if r != want]
+    if not bad:
+        return f"services = sink = sample's own recap (kabupaten {REGION}: total {want['total']:,})"
+    return "MISMATCH: " + "; ".join(f"{name} {got[name]} != sample {want}" for name in bad)
+
+
+# --- the run ----------------------------------------------------------------------------------------------
+
+async def run(args: argparse.Namespace, fig: Figures) -> None:
+    from services.cli.publish_cmd import publish
+    from services.common.topics import delete_topics, ensure_topics
+    from services.sample import write_sample
+
+    base = Settings()
+    uid = uuid.uuid4().hex[:10]
+    s = bench_settings(base, uid)
+    sink_s = with_schema(s, f"{s.db_schema}_sink")
+    naive_s = with_schema(s, f"{s.db_schema}_naive")
+    naive_topic, naive_group = f"bench{uid}.naive-registered", f"bench{uid}.naive"
+    fig.batch_max_records, fig.batch_timeout_ms = s.batch_max_records, s.batch_timeout_ms
+    fig.versions = await versions(s)
+    tmp = Path(tempfile.mkdtemp(prefix="dphp-bench-"))
+    procs: list[ServiceProcess] = []
+    sampler = None
+    spy = None
+    sample = tmp / "sample.jsonl"
+    step = lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        # 1. the sample and its publication
+        fig.voters = voters_for(args.events)
+        step(f"generating a {REGION} sample of {fig.voters:,} voters (seed {args.seed}) in {tmp}")
+        stats = write_sample(REGION, fig.voters, args.seed, sample)
+        fig.events, fig.sample_mb, fig.generate_s = stats.events, mb(stats.bytes), stats.seconds
+        fig.by_type = dict(stats.by_type)
+        step(f"{stats.events:,} events ({fig.sample_mb:.0f} MB) in {stats.seconds:.1f} s; publishing to bench{uid}.*")
+        await ensure_topics(s)
+        pub = await publish(s, [sample])
+        if pub.rejected or pub.accepted != stats.events:
+            raise RuntimeError(f"publish accepted {pub.accepted} of {stats.events}; rejected {pub.rejected[:3]}")
+        fig.publish_s, fig.publish_rate = pub.seconds, pub.accepted / pub.seconds
+        ends = await end_offsets(s)
+        if sum(ends.values()) != stats.events:
+            raise RuntimeError(f"end offsets sum to {sum(ends.values())}, published {stats.events}")
+        step(f"published in {pub.seconds:.1f} s ({fig.publish_rate:,.0f} events/s); starting the services")
+
+        # 2. the services catch up
+        procs, sampler, spy = await catch_up(s, fig, ends, tmp / "logs",
+                                             tmp / "registrations.pyspy" if args.profile else None)
+        step(f"converged: {fig.events:,} events in {fig.catchup_s:.1f} s after the first fetch "
+             f"({fig.e2e:,.0f} events/s; start-up {fig.startup_s:.1f} s)")
+        conn = await asyncpg.connect(s.database_url, timeout=10)
+        try:
+            services_recap = await phases.region_recap(conn, s.db_schema)
+        finally:
+            await conn.close()
+
+        # 3. latency with the services running
+        n = int(args.latency_rate * args.latency_seconds)
+        if n > 0:
+            step(f"latency: {n:,} new registrations at {args.latency_rate:,.0f} events/s")
+            fig.latency = await phases.latency(s, latency_lines(n, args.seed + 1000), args.latency_rate)
+        print("replay: not available yet", flush=True)
+        sampler.stop()
+        for p in procs:
+            p.stop()
+        for p, f in zip(procs, fig.services):
+            f.rss_peak_mb = mb(p.usage.rss_peak)
+        if spy is not None and spy.out.exists():
+            from bench.profile import markdown, summarize
+
+            fig.profile_md = markdown(summarize(spy.out),
+                                      f"the registrations service during the catch-up "
+                                      f"({fig.events:,} events)")
+            print(fig.profile_md, file=sys.stderr, flush=True)
+
+        # 4. the sink limit: parsed beforehand, then applied straight to PostgreSQL
+        cutoff = st.eligible_cutoff(s.voting_day)
+        step("sink: parsing the sample (not timed)")
+        parsed = phases.parse_sample(sample, cutoff)
+        fig.parse_us = parsed.us_per_event
+        step(f"sink: applying {parsed.events:,} events in batches of {s.batch_max_records:,}")
+        fig.sink = await phases.sink(sink_s, parsed, s.batch_max_records)
+        del parsed
+        fig.recap_check = compare_recaps(stats, services_recap, fig.sink.recap)
+        step(f"sink: {fig.sink.rate:,.0f} events/s; {fig.recap_check}")
+
+        # 5. the naive baseline
+        k = min(args.naive_events, stats.by_type[TYPE_VOTER_REGISTERED])
+        step(f"naive: {k:,} registrations, one message and one transaction at a time")
+        fig.naive = await phases.naive(naive_s, naive_topic, naive_group, registration_lines(sample, k),
+                                       timeout=600)
+        step(f"naive: {fig.naive.rate:,.0f} events/s")
+    finally:
+        if sampler is not None:
+            sampler.stop()
+        for p in procs:
+            p.stop()
+        if spy is not None:
+            spy.stop()
+        step("cleaning up: topics, consumer groups, schemas")
+        try:
+            await delete_topics(s, [s.topic_registered, s.topic_moved, s.topic_meetings, s.topic_dead_letter,
+                                    s.topic_recap, naive_topic])
+            await delete_groups(s, [*(s.group_id(svc) for svc in SERVICES), naive_group])
+        except Exception as exc:  # noqa: BLE001
+            print(f"[bench] could not remove the topics: {exc}", file=sys.stderr)
+        try:
+            conn = await asyncpg.connect(s.database_url, timeout=10)
+            try:
+                for schema in (s.db_schema, sink_s.db_schema, naive_s.db_schema):
+                    await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            finally:
+                await conn.close()
+        except Exception as exc:  # noqa: BLE001
+            print(f"[bench] could not drop the schemas: {exc}", file=sys.stderr)
+        if args.keep_logs:
+            step(f"logs kept in {tmp}")
+            sample.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- output ------------------------------------------------------------------------------------------------
+
+def rows(fig: Figures) -> list[tuple[str, str, str]]:
+    """(section, figure, value)."""
+    r: list[tuple[str, str, str]] = []
+    bt = fig.by_type
+    r.append(("sample", "events", f"{fig.events:,} ({bt.get(TYPE_VOTER_REGISTERED, 0):,} registered, "
+                                  f"{bt.get(TYPE_VOTER_MOVED, 0):,} moved, {bt.get(TYPE_MEETING_HELD, 0):,} meetings); "
+                                  f"{fig.voters:,} voters, {fig.sample_mb:.0f} MB, generated in {fig.generate_s:.1f} s"))
+    r.append(("publish", "dphp publish code path", f"{fig.publish_rate:,.0f} events/s ({fig.publish_s:.1f} s)"))
+    r.append(("services", "batch", f"max {fig.batch_max_records:,} records, timeout {fig.batch_timeout_ms} ms"))
+    r.append(("services", "start-up (launch to first fetch)", f"{fig.startup_s:.2f} s"))
+    r.append(("services", "catch-up (first fetch to converged)", f"{fig.catchup_s:.2f} s"))
+    r.append(("services", "end-to-end", f"{fig.e2e:,.0f} events/s"))
+    for f in fig.services:
+        r.append(("services", f"  {f.service}",
+                  f"done after {f.done_s:.2f} s; peak RSS {f.rss_peak_mb:.0f} MB "
+                  f"(catch-up {f.rss_peak_catchup_mb:.0f} MB); CPU {f.cpu_s:.1f} s"))
+    r.append(("services", "CPU of the others during catch-up",
+              f"PostgreSQL {fig.pg_cpu_s:.1f} s (all server processes), Kafka broker "
+              + (f"{fig.kafka_cpu_s:.1f} s" if fig.kafka_cpu_s is not None else "not visible")))
+    per = lambda sec: f"{sec / fig.events * 1e6:.0f}" if fig.events else "-"  # noqa: E731
+    r.append(("services", "CPU µs per event during catch-up",
+              f"services {per(fig.services_cpu_window_s)}, PostgreSQL {per(fig.pg_cpu_s)}"
+              + (f", Kafka {per(fig.kafka_cpu_s)}" if fig.kafka_cpu_s is not None else "")
+              + f"; machine {fig.machine_busy_pct:.0f}% busy ({fig.machine.get('cores')} cores, shared)"))
+    lat = fig.latency
+    if lat:
+        r.append(("latency", "steady load", f"{lat.sent:,} events at {lat.rate:,.0f}/s (target {lat.rate_target:,.0f}); "
+                                            f"visible {lat.seen:,}"))
+        r.append(("latency", "publish to visible", f"p50 {lat.p50:.0f} ms, p99 {lat.pct(99):.0f} ms, "
+                                                   f"max {max(lat.latencies_ms, default=float('nan')):.0f} ms "
+                                                   f"(poll every {lat.poll_ms:.0f} ms)"))
+    r.append(("replay", "dphp replay", "not available yet"))
+    if fig.sink:
+        sk = fig.sink
+        r.append(("sink", "parse + build rows (not timed)", f"{fig.parse_us:.1f} µs/event"))
+        r.append(("sink", "ProjectionStore, 3 connections concurrently",
+                  f"{sk.rate:,.0f} events/s ({sk.seconds:.2f} s, batches of {sk.batch:,})"))
+        total = sum(sk.breakdown.values())
+        parts = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in sorted(sk.breakdown.items(), key=lambda kv: -kv[1]))
+        r.append(("sink", "registrations: time per statement", parts))
+    if fig.naive:
+        nv = fig.naive
+        r.append(("naive", "1 message, 1 transaction", f"{nv.rate:,.0f} events/s ({nv.events:,} events, {nv.seconds:.1f} s"
+                                                       f"{', TIMED OUT' if nv.timed_out else ''})"))
+    r.append(("ratios", "e2e/sink, e2e/naive", f"{fig.ratio(fig.sink.rate if fig.sink else None):.2f}, "
+                                               f"{fig.ratio(fig.naive.rate if fig.naive else None):.1f}"))
+    r.append(("check", "recap", fig.recap_check))
+    return r
+
+
+def last_line(fig: Figures) -> str:
+    sink = fig.sink.rate if fig.sink else 0.0
+    naive = fig.naive.rate if fig.naive else 0.0
+    return (f"e2e={fig.e2e:.0f} sink={sink:.0f} naive={naive:.0f} e2e/sink={fig.ratio(sink):.2f} "
+            f"e2e/naive={fig.ratio(naive):.1f} rss_max_mb={fig.rss_max_mb:.0f}")
+
+
+def print_table(fig: Figures) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("part", "figure", "value", title=f"DPHP benchmark, {fig.started:%Y-%m-%d %H:%M %Z}")
+    for section, name, value in rows(fig):
+        table.add_row(section, name, value)
+    Console(file=sys.stdout, width=160).print(table)
+
+
+DOC_HEADER = """# Benchmarks
+
+`make bench` (a full-size Blora sample, about 715,000 events) or `python -m bench.run --events N`;
+the method is described in `bench/run.py`. Each run appends its record under "Runs" (oldest first,
+newest last).
+
+## Runs
+"""
+
+
+def record(fig: Figures) -> None:
+    m, v = fig.machine, fig.versions
+    lines = [
+        f"### Run of {fig.started:%Y-%m-%d %H:%M %Z}: {fig.events:,} events",
+        "",
+        f"- command: `{fig.command}`" + (f"; note: {fig.note}" if fig.note else ""),
+        f"- machine: {m['cores']} cores ({m['physical_cores']} physical, {m['cpu']}), {m['memory_gb']} GB, "
+        f"{m['os']}; load average at start {fig.load_at_start[0]:.2f} / {fig.load_at_start[1]:.2f} / "
+        f"{fig.load_at_start[2]:.2f} (shared with other test runs)",
+        f"- versions: Python {v['python']}, Kafka {v['kafka']}, PostgreSQL {v['postgres']}, FastStream "
+        f"{v['faststream']}, aiokafka {v['aiokafka']}, asyncpg {v['asyncpg']}, pydantic {v['pydantic']}",
+        "",
+        "| part | figure | value |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {a} | {b.strip()} | {c.replace('|', '/')} |" for a, b, c in rows(fig)]
+    lines += ["", f"`{last_line(fig)}`", ""]
+    if fig.profile_md:
+        lines += [fig.profile_md]
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    text = DOC.read_text() if DOC.exists() else DOC_HEADER
+    DOC.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines).rstrip("\n") + "\n")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--events", type=int, default=None,
+                   help="about this many events (default: a full-size Blora sample, 700,000 voters)")
+    p.add_argument("--seed", type=int, default=1, help="sample seed (default 1)")
+    p.add_argument("--naive-events", type=int, default=20_000, help="registrations for the naive baseline")
+    p.add_argument("--latency-rate", type=float, default=2000.0, help="events/s of the latency phase")
+    p.add_argument("--latency-seconds", type=float, default=20.0, help="length of the latency phase (0: skip)")
+    p.add_argument("--profile", action="store_true",
+                   help="sample the registrations service with py-spy during the catch-up (into the record)")
+    p.add_argument("--no-record", action="store_true", help=f"do not append the figures to {DOC.relative_to(ROOT)}")
+    p.add_argument("--note", default="", help="a remark for the record")
+    p.add_argument("--keep-logs", action="store_true", help="keep the services' logs (the temp folder)")
+    args = p.parse_args(argv)
+    if args.events is not None and args.events < 500:
+        p.error("--events: at least 500")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fig = Figures(started=dt.datetime.now().astimezone(),
+                  command=shlex.join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]),
+                  note=args.note, load_at_start=os.getloadavg(), machine=machine_info())
+    try:
+        asyncio.run(run(args, fig))
+    except KeyboardInterrupt:
+        print("[bench] interrupted", file=sys.stderr)
+        return 130
+    except (OSError, asyncpg.PostgresError, RuntimeError) as exc:
+        print(f"[bench] failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print_table(fig)
+    if not args.no_record:
+        record(fig)
+        print(f"[bench] appended to {DOC.relative_to(ROOT)}", file=sys.stderr)
+    print(last_line(fig), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -34,6 +34,8 @@ CREATE TABLE dphp.registration (
 );
 CREATE INDEX registration_nik ON dphp.registration (nik, event_time, event_id);
 CREATE INDEX registration_desa ON dphp.registration (desa_code, event_time);
+-- As-of recaps correct the current counters for the voters with events after the cutoff.
+CREATE INDEX registration_time ON dphp.registration (event_time);
 
 CREATE TABLE dphp.movement (
     event_id        text COLLATE "C" PRIMARY KEY,
@@ -48,6 +50,7 @@ CREATE TABLE dphp.movement (
 );
 CREATE INDEX movement_nik ON dphp.movement (nik, event_time, event_id);
 CREATE INDEX movement_desa ON dphp.movement (desa_code, event_time);
+CREATE INDEX movement_time ON dphp.movement (event_time);
 
 -- Latest state per NIK. reg_* null: never registered (not counted).
 CREATE TABLE dphp.voter (
@@ -134,7 +137,8 @@ FROM (
     FROM dphp.recap_tps r
     WHERE r.total > 0 OR r.under_age > 0
 ) x
-GROUP BY GROUPING SETS ((tps_code), (desa_code), (kecamatan), (kabupaten), (provinsi), ());
+GROUP BY GROUPING SETS ((tps_code), (desa_code), (kecamatan), (kabupaten), (provinsi), ())
+HAVING count(*) > 0;  -- over no TPS rows, the empty grouping set would give a row of nulls
 
 -- The read interface of CONTRACT section 5.
 CREATE VIEW dphp.recap AS

@@ -15,7 +15,8 @@ from rich.table import Table
 
 from services.cli.common import OutputFormat, expected_errors, fail, load_settings, out
 from services.cli.main import app
-from services.projection.queries import DECLARED_FIELDS, LEVELS, RECAP_FIELDS, level_of
+from services.projection.queries import RECAP_FIELDS
+from services.projection.recap import DECLARED_FIELDS, LEVELS, level_below, level_of
 
 FORMAT = typer.Option(OutputFormat.table, "--format", help="table, json or csv")
 PROJECTION_SERVICES = ("registrations", "movements", "meetings")
@@ -101,10 +102,10 @@ def report(
     check_region(region)
     own = level_of(region)
     if level is None:
-        level = LEVELS[min(LEVELS.index(own) + 1, len(LEVELS) - 1)]
+        level = level_below(own)
     if level not in LEVELS:
         fail(f"--level {level!r}: choose one of {', '.join(LEVELS)}", code=2)
-    if LEVELS.index(level) < LEVELS.index(own):
+    if LEVELS.index(level) > LEVELS.index(own):  # LEVELS runs from the finest to the coarsest
         fail(f"--level {level} is above the region's own level ({own})", code=2)
     t = parse_time(as_of)
 

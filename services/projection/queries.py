@@ -7,22 +7,15 @@ from typing import Any
 
 import asyncpg
 
-LEVELS = ("nasional", "provinsi", "kabupaten", "kecamatan", "desa", "tps")
+from services.projection.recap import DECLARED_FIELDS, region_contains
+
+# The recap figures as the views name them (disability_by_type is built from d1..d6).
 RECAP_FIELDS = (
     "male", "female", "total", "tps_count", "tps_loksus_count", "new_voters", "disabled",
     "under_age", "over_capacity_tps",
 )
-DECLARED_FIELDS = ("male", "female", "total", "tps_count", "tps_loksus_count")
 # Counting the events after a cutoff stops here (the choice of plan needs no more).
 LATE_EVENTS_SCAN_LIMIT = 1_000_000
-
-
-def level_of(region_code: str) -> str:
-    if region_code == "ID":
-        return "nasional"
-    if "/" in region_code:
-        return "tps"
-    return ("provinsi", "kabupaten", "kecamatan", "desa")[region_code.count(".")]
 
 
 def _region_filter(region_code: str, column: str, first_param: int) -> tuple[str, list[Any]]:
@@ -172,13 +165,7 @@ async def recap_as_of(
     )
     rows = [_row(r) for r in records]
     # Keep the rows inside the region (the grouping sets also yield its ancestors).
-    return [r for r in rows if _inside(r["region_code"], region_code)]
-
-
-def _inside(code: str, region: str) -> bool:
-    if region == "ID":
-        return True
-    return code == region or code.startswith(region + ".") or code.startswith(region + "/")
+    return [r for r in rows if region_contains(region_code, r["region_code"])]
 
 
 async def meetings(

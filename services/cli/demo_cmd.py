@@ -96,9 +96,8 @@ def demo(
     timeout: float = typer.Option(900, "--timeout", help="seconds to wait for the projection to converge"),
 ) -> None:
     """Start everything, publish a realistic Kabupaten Blora sample, wait for the projection, print the recap."""
-    import asyncpg
-
     from services.cli.publish_cmd import publish
+    from services.common.db import connect
     from services.cli.read_cmd import region_name
     from services.devstack.stack import up
     from services.projection import queries
@@ -145,7 +144,7 @@ def demo(
     say(f"   converged in {took:.1f} s after publishing")
 
     async def read() -> tuple[list[dict], list[dict], list[dict]]:
-        conn = await asyncpg.connect(settings.database_url, timeout=10)
+        conn = await connect(settings)
         try:
             kec = await queries.report(conn, settings.db_schema, DEMO_REGION, "kecamatan")
             kab = await queries.report(conn, settings.db_schema, DEMO_REGION, "kabupaten")

@@ -82,9 +82,9 @@ def _cell(value: Any) -> Any:
 
 
 async def _connect(settings):
-    import asyncpg
+    from services.common.db import connect
 
-    return await asyncpg.connect(settings.database_url, timeout=10)
+    return await connect(settings)
 
 
 @app.command("report")
@@ -180,7 +180,6 @@ def meetings(
 
 
 async def gather_status(settings) -> dict[str, Any]:
-    import asyncpg
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from services.projection.consumer import KINDS
@@ -193,7 +192,7 @@ async def gather_status(settings) -> dict[str, Any]:
         await consumer.stop()  # else aiokafka warns about an unclosed consumer at exit
         raise
     try:
-        conn = await asyncpg.connect(settings.database_url, timeout=10)
+        conn = await _connect(settings)
         try:
             groups = []
             converged = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urlparse
 
 import asyncpg
 
@@ -16,8 +17,19 @@ _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 _SCHEMA_TOKEN = re.compile(r"\bdphp\.")
 
 
+class DatabaseUnreachable(ConnectionError):
+    """The configured PostgreSQL does not answer (an expected condition: one line, exit 1)."""
+
+
 async def connect(settings: Settings, **kwargs) -> asyncpg.Connection:
-    return await asyncpg.connect(settings.database_url, **kwargs)
+    kwargs.setdefault("timeout", 10)
+    try:
+        return await asyncpg.connect(settings.database_url, **kwargs)
+    except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as exc:
+        p = urlparse(settings.database_url)
+        raise DatabaseUnreachable(
+            f"cannot reach PostgreSQL at {p.hostname}:{p.port or 5432}: {exc} (is it running? `dphp dev up`)"
+        ) from exc
 
 
 def migration_files() -> list[Path]:

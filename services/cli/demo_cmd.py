@@ -96,7 +96,7 @@ def demo(
     timeout: float = typer.Option(900, "--timeout", help="seconds to wait for the projection to converge"),
 ) -> None:
     """Start everything, publish a realistic Kabupaten Blora sample, wait for the projection, print the recap."""
-    from services.cli.publish_cmd import publish
+    from services.cli.publish_cmd import count_lines, publish
     from services.common.db import connect
     from services.cli.read_cmd import region_name
     from services.devstack.stack import up
@@ -123,7 +123,7 @@ def demo(
         say(f"   {stats.events:,} events written in {time.monotonic() - started:.1f} s to {sample}")
 
     say("== 3. publishing (validated, idempotent producer; a second run republishes the same events)")
-    total_lines = sum(1 for _ in open(sample, "rb"))
+    total_lines = count_lines(sample)
     progress = _Progress("publishing", total_lines)
     done = [0]
 

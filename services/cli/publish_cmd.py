@@ -138,7 +138,7 @@ def publish_cmd(
     settings = load_settings()
     # aiokafka's own log lines ("Unable connect to ...") would add to the one-line error.
     logging.getLogger("aiokafka").addHandler(logging.NullHandler())
-    total_lines = sum(_count_lines(f) for f in files)
+    total_lines = sum(count_lines(f) for f in files)
     with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("publish", total=total_lines)
@@ -163,6 +163,6 @@ def publish_cmd(
         raise typer.Exit(1)
 
 
-def _count_lines(path: Path) -> int:
+def count_lines(path: Path) -> int:
     with open(path, "rb") as f:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))

@@ -31,21 +31,21 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     Strict,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic import AwareDatetime as _PydanticAwareDatetime
-from pydantic_core import PydanticCustomError
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from schemas import regions
 
@@ -139,24 +139,51 @@ def _shown(v: str, limit: int = 40) -> str:
     return v if len(v) <= limit else v[:limit] + "..."
 
 
-_desa_codes: frozenset[str] | None = None  # regions.desa_codes(), fetched on first use
+class _DesaCodes(dict):
+    """Every desa/kelurahan code mapped to itself, filled from ``regions.desa_codes()`` on first use.
 
+    Its ``__getitem__`` is the after-validator of ``DesaCode``: a C-level dict look-up, with no
+    Python frame for a known code (most of them); ``__missing__`` fills the dict once, then
+    raises the ``desa_code`` error for an unknown code.
+    """
 
-def _check_desa(v: str) -> str:
-    global _desa_codes
-    codes = _desa_codes
-    if codes is None:
-        codes = _desa_codes = regions.desa_codes()
-    if v not in codes:
+    __slots__ = ()
+
+    def __missing__(self, v: str) -> str:
+        if not self:
+            with _desa_lock:
+                if not self:
+                    self.update({c: c for c in regions.desa_codes()})
+            if v in self:
+                return self[v]
         raise PydanticCustomError(
             "desa_code",
             "{code} is not a Kemendagri desa/kelurahan code (level 4, like 33.16.01.2001)",
             {"code": repr(_shown(v))},
         )
-    return v
+
+
+_desa_lock = threading.Lock()
+_DESA = _DesaCodes()
+
+
+def _check_desa(v: str) -> str:
+    return _DESA[v]
+
+
+class _DesaLookup:
+    """``AfterValidator(_check_desa)``, minus the Python call: the validator is ``_DESA.__getitem__``."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(_DESA.__getitem__, handler(source))
 
 
 _RFC3339_RE = re.compile(RFC3339_PATTERN[1:-1])
+
+
+#: Messages of the ``datetime_type`` and ``datetime_format`` errors of ``AwareDatetime``.
+DATETIME_TYPE_MESSAGE = "must be an RFC 3339 date-time string"
+DATETIME_FORMAT_MESSAGE = "must be an RFC 3339 date-time with offset, like 2024-08-11T09:00:00+07:00"
 
 
 def _check_rfc3339(v: Any) -> Any:
@@ -164,13 +191,42 @@ def _check_rfc3339(v: Any) -> Any:
     # refuses), so this check is what keeps numbers, unix times in strings and other shapes out.
     if isinstance(v, str):
         if _RFC3339_RE.fullmatch(v) is None:
-            raise PydanticCustomError(
-                "datetime_format", "must be an RFC 3339 date-time with offset, like 2024-08-11T09:00:00+07:00"
-            )
+            raise PydanticCustomError("datetime_format", DATETIME_FORMAT_MESSAGE)
         return v
     if isinstance(v, dt.datetime):
         return v
-    raise PydanticCustomError("datetime_type", "must be an RFC 3339 date-time string")
+    raise PydanticCustomError("datetime_type", DATETIME_TYPE_MESSAGE)
+
+
+class _Rfc3339:
+    """``BeforeValidator(_check_rfc3339)`` in front of the (lax, aware) datetime validator.
+
+    From JSON the same checks run inside pydantic-core, without a Python call per value: a JSON
+    string (else ``datetime_type``) matching ``RFC3339_PATTERN`` (else ``datetime_format``, with
+    the same message), then the datetime validator parses it as before. A known error type cannot
+    carry a custom message in pydantic-core, so from JSON ``datetime_type`` has pydantic's
+    message; ``schemas.parsing`` words it as ``DATETIME_TYPE_MESSAGE``. Python input still goes
+    through ``_check_rfc3339`` (it may be a ``datetime``). The JSON Schema is the datetime's, as
+    with the before-validator.
+    """
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        inner = handler(source)
+        return core_schema.json_or_python_schema(
+            json_schema=core_schema.chain_schema([
+                core_schema.custom_error_schema(
+                    core_schema.str_schema(strict=True), "datetime_type"
+                ),
+                core_schema.custom_error_schema(
+                    core_schema.str_schema(pattern=RFC3339_PATTERN, strict=True),
+                    "datetime_format",
+                    custom_error_message=DATETIME_FORMAT_MESSAGE,
+                ),
+                inner,
+            ]),
+            python_schema=core_schema.no_info_before_validator_function(_check_rfc3339, inner),
+            metadata={"pydantic_js_functions": [lambda _schema, js_handler: js_handler(inner)]},
+        )
 
 
 Nik = Annotated[
@@ -180,7 +236,7 @@ Nik = Annotated[
 Nkk = Annotated[str, Field(pattern=NKK_PATTERN, description="16-digit family card number (NKK)")]
 DesaCode = Annotated[
     str,
-    AfterValidator(_check_desa),
+    _DesaLookup(),
     Field(
         description="Kemendagri desa/kelurahan code (level 4), e.g. 33.16.01.2001",
         json_schema_extra={"pattern": DESA_CODE_PATTERN},
@@ -189,7 +245,7 @@ DesaCode = Annotated[
 AwareDatetime = Annotated[
     _PydanticAwareDatetime,
     Strict(False),
-    BeforeValidator(_check_rfc3339),
+    _Rfc3339(),
     Field(description="RFC 3339 date-time with offset", json_schema_extra={"pattern": RFC3339_PATTERN}),
 ]
 UriReference = Annotated[

@@ -57,6 +57,7 @@ import orjson
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from schemas.events import (
+    DATETIME_TYPE_MESSAGE,
     EVENT_TYPES,
     RULE_ERROR_TYPES,
     pattern_error,
@@ -230,6 +231,8 @@ def _message(err: dict[str, Any]) -> str:
             break
     if err["type"] == "extra_forbidden":
         msg = "unknown field"
+    elif err["type"] == "datetime_type":  # from JSON, pydantic's own message (see events._Rfc3339)
+        msg = DATETIME_TYPE_MESSAGE
     return msg
 
 

@@ -79,6 +79,13 @@ class TimedConnection:
         finally:
             self.seconds[self._names.get(query, "other SQL")] += time.perf_counter() - t
 
+    async def fetchval(self, query: str, *args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return await self._conn.fetchval(query, *args, **kwargs)
+        finally:
+            self.seconds[self._names.get(query, "other SQL")] += time.perf_counter() - t
+
     async def copy_records_to_table(self, *args, **kwargs):
         t = time.perf_counter()
         try:
@@ -111,7 +118,7 @@ async def sink(settings: Settings, parsed: Parsed, batch: int) -> SinkResult:
     stores: dict[str, st.ProjectionStore] = {}
     timed: TimedConnection | None = None
     for kind in APPLY:
-        conn = await asyncpg.connect(settings.database_url, timeout=10)
+        conn = await asyncpg.connect(settings.database_url, timeout=10, server_settings=st.WRITER_SERVER_SETTINGS)
         store = st.ProjectionStore(conn, settings.db_schema)
         await store.prepare()
         await store.ensure_config(settings.voting_day, settings.tps_capacity)
@@ -270,7 +277,7 @@ class LatencyResult:
 async def latency(settings: Settings, lines: list[bytes], rate: float, poll_s: float = 0.02,
                   settle_timeout: float = 60.0) -> LatencyResult:
     """Sends `lines` (voter-registered events) to the services' topic at a steady `rate`,
-    stamping each send, and polls the projection for each event's registration row.
+    stamping each send, and polls the projection's history for each event's row.
 
     A latency is (start of the poll that first saw the row) - (send call): an upper bound, at most
     one poll interval late."""
@@ -278,6 +285,7 @@ async def latency(settings: Settings, lines: list[bytes], rate: float, poll_s: f
 
     ids = [orjson.loads(raw)["id"] for raw in lines]
     keys = [orjson.loads(raw)["subject"].encode() for raw in lines]
+    nik_of = {i: k.decode() for i, k in zip(ids, keys)}
     sent_at: dict[str, float] = {}
     pending: dict[str, None] = {}  # sent, not seen yet (in send order)
     seen: dict[str, float] = {}
@@ -289,7 +297,9 @@ async def latency(settings: Settings, lines: list[bytes], rate: float, poll_s: f
     sending = True
 
     async def poll() -> None:
-        sql = f"SELECT event_id FROM {settings.db_schema}.registration WHERE event_id = ANY($1::text[])"
+        # By the history's key (nik first): each lookup is an index probe.
+        sql = (f"SELECT e.event_id FROM {settings.db_schema}.voter_event e "
+               f"JOIN unnest($1::text[], $2::text[]) AS x(nik, event_id) USING (nik, event_id)")
         deadline = None
         while True:
             batch = list(pending)
@@ -301,7 +311,7 @@ async def latency(settings: Settings, lines: list[bytes], rate: float, poll_s: f
                     return
             t = time.monotonic()
             if batch:
-                for r in await conn.fetch(sql, batch):
+                for r in await conn.fetch(sql, [nik_of[i] for i in batch], batch):
                     seen[r["event_id"]] = t
                     pending.pop(r["event_id"], None)
             await asyncio.sleep(max(0.0, poll_s - (time.monotonic() - t)))

@@ -254,8 +254,7 @@ async def _newest_event(conn, schema: str):
 
     try:
         return await conn.fetchval(
-            f"SELECT max(t) FROM (SELECT max(event_time) t FROM {schema}.registration "
-            f"UNION ALL SELECT max(event_time) FROM {schema}.movement) x")
+            f"SELECT max(event_time) FROM {schema}.voter_event")
     except asyncpg.UndefinedTableError:
         return None
 

@@ -141,7 +141,8 @@ class ProjectionConsumer:
                 if not self._migrated:
                     await migrate(self.settings)  # idempotent; one migrator at a time
                     self._migrated = True
-                conn = await asyncpg.connect(self.settings.database_url, timeout=10)
+                conn = await asyncpg.connect(self.settings.database_url, timeout=10,
+                                             server_settings=st.WRITER_SERVER_SETTINGS)
                 store = st.ProjectionStore(conn, self.settings.db_schema)
                 await store.prepare()
                 await store.ensure_config(self.settings.voting_day, self.settings.tps_capacity)

@@ -80,51 +80,35 @@ async def recap_as_of(
             FROM {src} WHERE {cond("desa_code")}"""
 
     late_count = await conn.fetchval(
-        f"""SELECT (SELECT count(*) FROM (SELECT 1 FROM {s}.registration WHERE event_time > $1 LIMIT $2) a)
-                 + (SELECT count(*) FROM (SELECT 1 FROM {s}.movement WHERE event_time > $1 LIMIT $2) b)""",
+        f"SELECT count(*) FROM (SELECT 1 FROM {s}.voter_event WHERE event_time > $1 LIMIT $2) a",
         t, LATE_EVENTS_SCAN_LIMIT,
     )
     region_voters = await conn.fetchval(
         f"SELECT coalesce(sum(male + female + under_age), 0) FROM {s}.tps_tally "
         f"WHERE {cond('desa_code').replace('$2', '$1').replace('$3', '$2')}", *params)
     if region_voters < late_count:
-        # Small region: its voters, those of them with an event after t.
-        late_sql = f"""touched AS (
-            SELECT nik FROM {s}.registration WHERE {cond("desa_code")}
-            UNION
-            SELECT nik FROM {s}.movement WHERE {cond("desa_code")}
-        ), late AS (
-            SELECT t.nik FROM touched t
-            WHERE EXISTS (SELECT 1 FROM {s}.registration r WHERE r.nik = t.nik AND r.event_time > $1)
-               OR EXISTS (SELECT 1 FROM {s}.movement m WHERE m.nik = t.nik AND m.event_time > $1)"""
+        # Small region: the voters ever placed in it, those of them with an event after t.
+        late_sql = f"""late AS (
+            SELECT t.nik FROM (SELECT DISTINCT nik FROM {s}.voter_event WHERE {cond("desa_code")}) t
+            WHERE EXISTS (SELECT 1 FROM {s}.voter_event e WHERE e.nik = t.nik AND e.event_time > $1)"""
     else:
-        # Large region: the events after t, those of them whose voter touched the region.
-        late_sql = f"""late_events AS (
-            SELECT nik FROM {s}.registration WHERE event_time > $1
-            UNION
-            SELECT nik FROM {s}.movement WHERE event_time > $1
-        ), late AS (
-            SELECT l.nik FROM late_events l
-            WHERE EXISTS (SELECT 1 FROM {s}.registration r WHERE r.nik = l.nik AND {cond("r.desa_code")})
-               OR EXISTS (SELECT 1 FROM {s}.movement m WHERE m.nik = l.nik AND {cond("m.desa_code")})"""
+        # Large region: the voters with events after t, those of them ever placed in the region.
+        late_sql = f"""late AS (
+            SELECT l.nik FROM (SELECT DISTINCT nik FROM {s}.voter_event WHERE event_time > $1) l
+            WHERE EXISTS (SELECT 1 FROM {s}.voter_event e WHERE e.nik = l.nik AND {cond("e.desa_code")})"""
     records = await conn.fetch(
         f"""
         WITH {late_sql}        ), reg AS (
-            SELECT DISTINCT ON (r.nik) r.nik, r.event_time, r.event_id, r.sex, r.eligible, r.new_voter,
-                   r.disability, r.desa_code, r.tps_number
-            FROM {s}.registration r JOIN late USING (nik) WHERE r.event_time <= $1
-            ORDER BY r.nik, r.event_time DESC, r.event_id DESC
-        ), mv AS (
-            SELECT DISTINCT ON (m.nik) m.nik, m.event_time, m.event_id, m.desa_code, m.tps_number
-            FROM {s}.movement m JOIN reg USING (nik) WHERE m.event_time <= $1
-            ORDER BY m.nik, m.event_time DESC, m.event_id DESC
+            SELECT DISTINCT ON (e.nik) e.nik, e.sex, e.eligible, e.new_voter, e.disability
+            FROM {s}.voter_event e JOIN late USING (nik) WHERE e.registered AND e.event_time <= $1
+            ORDER BY e.nik, e.event_time DESC, e.event_id DESC
+        ), plc AS (
+            SELECT DISTINCT ON (e.nik) e.nik, e.desa_code, e.tps_number
+            FROM {s}.voter_event e JOIN reg USING (nik) WHERE e.event_time <= $1
+            ORDER BY e.nik, e.event_time DESC, e.event_id DESC
         ), then_placed AS (
-            SELECT reg.sex, reg.eligible, reg.new_voter, reg.disability,
-                   CASE WHEN mv.nik IS NOT NULL AND (mv.event_time, mv.event_id) > (reg.event_time, reg.event_id)
-                        THEN mv.desa_code ELSE reg.desa_code END AS desa_code,
-                   CASE WHEN mv.nik IS NOT NULL AND (mv.event_time, mv.event_id) > (reg.event_time, reg.event_id)
-                        THEN mv.tps_number ELSE reg.tps_number END AS tps_number
-            FROM reg LEFT JOIN mv USING (nik)
+            SELECT reg.sex, reg.eligible, reg.new_voter, reg.disability, plc.desa_code, plc.tps_number
+            FROM reg JOIN plc USING (nik)
         ), now_placed AS (
             SELECT v.sex, v.eligible, v.new_voter, v.disability, v.desa_code, v.tps_number
             FROM {s}.voter v JOIN late USING (nik) WHERE v.reg_time IS NOT NULL AND v.desa_code IS NOT NULL

@@ -1,10 +1,11 @@
 """The thin SQL layer: applies batches of events to PostgreSQL, set-based, in one transaction.
 
-Each batch: stage rows by binary COPY, insert the events not seen before (deduplicated by
-event id), lock the touched voters in NIK order, move each voter's identity and placement
-forward where a newer event arrived, and add the difference between each changed voter's
-old and new contribution to the per-TPS counters. The consumed positions are written in
-the same transaction.
+Each batch of voter events: stage the rows by binary COPY; add them to the history
+(`voter_event`, deduplicated by its key); take each voter's latest event of the batch, lock
+the voters that exist in NIK order and merge: a newer registration replaces the identity, a
+newer event the placement; write each changed voter once (an update, or an insert for a new
+one); add the difference between each changed voter's old and new contribution to the per-TPS
+counters. The consumed positions are written in the same transaction.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ MEETING_COLUMNS = (
     "data_cutoff", "venue", "attendees", "declared", "notes",
 )
 Position = tuple[str, int, int]  # topic, partition, next offset
+
+#: Session settings of a connection that applies batches (asyncpg `server_settings`).
+#: synchronous_commit off: a commit returns before its WAL reaches the disk. A crash of the
+#: server may lose the last transactions, but each carries its positions with its rows, so
+#: both are lost together and the consumer reads those records again: no effect is lost.
+#: work_mem and temp_buffers: a batch's sorts and stage tables stay in memory.
+WRITER_SERVER_SETTINGS = {"synchronous_commit": "off", "work_mem": "64MB", "temp_buffers": "128MB"}
 
 
 def eligible_cutoff(voting_day: dt.date) -> dt.date:
@@ -87,18 +95,17 @@ CREATE TEMP TABLE IF NOT EXISTS stage_meeting (
     region_code text COLLATE "C", stage text, held_at timestamptz, data_cutoff timestamptz,
     venue text, attendees text, declared text, notes text
 ) ON COMMIT DELETE ROWS;
--- Events of this batch not seen before, both voter topics in one shape.
-CREATE TEMP TABLE IF NOT EXISTS fresh (
-    nik text COLLATE "C", event_time timestamptz, event_id text COLLATE "C", is_reg boolean,
-    sex text, eligible boolean, new_voter boolean, disability smallint,
-    desa_code text COLLATE "C", tps_number smallint, loksus boolean
-) ON COMMIT DELETE ROWS;
--- Voters whose contribution changed: old and new counting fields.
-CREATE TEMP TABLE IF NOT EXISTS changed (
+-- The voters of this batch whose state moves forward: old (o_*) and new (n_*) counting
+-- fields, and the new values to write (identity only where take_reg, placement where take_plc).
+CREATE TEMP TABLE IF NOT EXISTS merged (
+    nik text COLLATE "C", existed boolean, take_reg boolean, take_plc boolean,
     o_reg boolean, o_sex text, o_eligible boolean, o_new_voter boolean, o_disability smallint,
     o_desa text COLLATE "C", o_tps smallint,
     n_reg boolean, n_sex text, n_eligible boolean, n_new_voter boolean, n_disability smallint,
-    n_desa text COLLATE "C", n_tps smallint
+    n_desa text COLLATE "C", n_tps smallint,
+    reg_time timestamptz, reg_id text COLLATE "C", nkk text, name text, birth_place text,
+    birth_date date, marital_status text, ktp_el boolean, street text, rt text, rw text,
+    place_time timestamptz, place_id text COLLATE "C"
 ) ON COMMIT DELETE ROWS;
 """
 
@@ -106,10 +113,15 @@ CREATE TEMP TABLE IF NOT EXISTS changed (
 class ProjectionStore:
     """Applies batches to the projection in schema `schema`. One connection, one batch at a time."""
 
+    #: A batch that lost a race for a new voter (another transaction inserted it first) is
+    #: applied again, this many times at most.
+    RACE_ATTEMPTS = 5
+
     def __init__(self, conn: asyncpg.Connection, schema: str) -> None:
         self.conn = conn
         self.s = schema
         self._sql = _statements(schema)
+        self.races = 0  # batches applied again after losing a race for a new voter
 
     async def prepare(self) -> None:
         await self.conn.execute(TEMP_TABLES)
@@ -118,7 +130,7 @@ class ProjectionStore:
         """Records the voting day and capacity; a changed voting day needs a rebuild."""
         row = await self.conn.fetchrow(f"SELECT voting_day FROM {self.s}.projection_config")
         if row is not None and row["voting_day"] != voting_day:
-            has_data = await self.conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {self.s}.registration)")
+            has_data = await self.conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {self.s}.voter_event)")
             if has_data:
                 raise ValueError(
                     f"the projection was built for voting day {row['voting_day']}, the settings say "
@@ -138,20 +150,10 @@ class ProjectionStore:
         return {r["partition"]: r["next_offset"] for r in rows}
 
     async def apply_registrations(self, rows: Sequence[tuple], group_id: str, positions: Iterable[Position]) -> None:
-        async with self.conn.transaction():
-            if rows:
-                await self.conn.copy_records_to_table("stage_registration", records=rows, columns=REG_COLUMNS)
-                await self.conn.execute(self._sql["fresh_registrations"])
-                await self._fold_fresh()
-            await self._store_positions(group_id, positions)
+        await self._apply_voter_events("registration", rows, REG_COLUMNS, group_id, positions)
 
     async def apply_movements(self, rows: Sequence[tuple], group_id: str, positions: Iterable[Position]) -> None:
-        async with self.conn.transaction():
-            if rows:
-                await self.conn.copy_records_to_table("stage_movement", records=rows, columns=MOVE_COLUMNS)
-                await self.conn.execute(self._sql["fresh_movements"])
-                await self._fold_fresh()
-            await self._store_positions(group_id, positions)
+        await self._apply_voter_events("movement", rows, MOVE_COLUMNS, group_id, positions)
 
     async def apply_meetings(self, rows: Sequence[tuple], group_id: str, positions: Iterable[Position]) -> None:
         async with self.conn.transaction():
@@ -160,12 +162,42 @@ class ProjectionStore:
                 await self.conn.execute(self._sql["meetings"])
             await self._store_positions(group_id, positions)
 
-    async def _fold_fresh(self) -> None:
+    async def _apply_voter_events(
+        self, kind: str, rows: Sequence[tuple], columns: tuple[str, ...], group_id: str,
+        positions: Iterable[Position],
+    ) -> None:
         sql = self._sql
-        await self.conn.execute(sql["loksus"])
-        await self.conn.execute(sql["lock_voters"])
-        await self.conn.execute(sql["update_voters"])
-        await self.conn.execute(sql["tally"])
+        positions = list(positions)
+        for attempt in range(1, self.RACE_ATTEMPTS + 1):
+            try:
+                async with self.conn.transaction():
+                    if rows:
+                        await self.conn.copy_records_to_table(f"stage_{kind}", records=rows, columns=columns)
+                        await self._add_history(kind)
+                        await self.conn.execute(sql[f"loksus_{kind}"])
+                        await self.conn.execute(sql[f"merge_{kind}"])
+                        await self.conn.execute(sql["update_voters"])
+                        await self.conn.execute(sql["insert_voters"])
+                        await self.conn.execute(sql["tally"])
+                    await self._store_positions(group_id, positions)
+                return
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name != "voter_pkey" or attempt == self.RACE_ATTEMPTS:
+                    raise
+                self.races += 1
+
+    async def _add_history(self, kind: str) -> None:
+        # Most batches hold only events not seen before: a plain insert writes them at the lowest
+        # cost. When one was seen before (a redelivery), the insert fails on the key, and the
+        # batch's history is written again with ON CONFLICT DO NOTHING, which skips it.
+        await self.conn.execute("SAVEPOINT history")
+        try:
+            await self.conn.execute(self._sql[f"history_{kind}"])
+        except asyncpg.UniqueViolationError:
+            await self.conn.execute("ROLLBACK TO SAVEPOINT history")
+            await self.conn.execute(self._sql[f"history_{kind}"] + " ON CONFLICT DO NOTHING")
+        else:
+            await self.conn.execute("RELEASE SAVEPOINT history")
 
     async def _store_positions(self, group_id: str, positions: Iterable[Position]) -> None:
         positions = sorted(positions)
@@ -191,88 +223,113 @@ def _contribution(prefix: str, sign: str) -> str:
            {sign} * ({p}_eligible AND {p}_disability IS NOT DISTINCT FROM 5)::int AS d5,
            {sign} * ({p}_eligible AND {p}_disability IS NOT DISTINCT FROM 6)::int AS d6,
            {sign} * (NOT {p}_eligible)::int AS under_age
-    FROM changed WHERE {p}_reg AND {p}_desa IS NOT NULL"""
+    FROM merged WHERE {p}_reg AND {p}_desa IS NOT NULL"""
+
+
+IDENTITY = ("nkk", "name", "birth_place", "birth_date", "marital_status", "ktp_el", "street", "rt", "rw")
+COUNTED = ("sex", "eligible", "new_voter", "disability")
 
 
 def _statements(s: str) -> dict[str, str]:
-    reg_cols = ", ".join(REG_COLUMNS)
-    move_cols = ", ".join(MOVE_COLUMNS)
     meeting_cols = ", ".join(MEETING_COLUMNS)
     counters = ("male", "female", "new_voters", "disabled", "d1", "d2", "d3", "d4", "d5", "d6", "under_age")
-    return {
-        "fresh_registrations": f"""
-            WITH ins AS (
-                INSERT INTO {s}.registration ({reg_cols})
-                SELECT DISTINCT ON (event_id) {reg_cols} FROM stage_registration ORDER BY event_id
-                ON CONFLICT (event_id) DO NOTHING
-                RETURNING nik, event_time, event_id, sex, eligible, new_voter, disability,
-                          desa_code, tps_number, loksus
-            )
-            INSERT INTO fresh SELECT nik, event_time, event_id, true, sex, eligible, new_voter, disability,
-                                     desa_code, tps_number, loksus FROM ins""",
-        "fresh_movements": f"""
-            WITH ins AS (
-                INSERT INTO {s}.movement ({move_cols})
-                SELECT DISTINCT ON (event_id) {move_cols} FROM stage_movement ORDER BY event_id
-                ON CONFLICT (event_id) DO NOTHING
-                RETURNING nik, event_time, event_id, desa_code, tps_number, loksus
-            )
-            INSERT INTO fresh SELECT nik, event_time, event_id, false, NULL, NULL, NULL, NULL,
-                                     desa_code, tps_number, loksus FROM ins""",
-        "loksus": f"""
+    history_cols = ("nik, event_time, event_id, registered, sex, eligible, new_voter, disability, desa_code, "
+                    "tps_number, loksus, reason, from_desa_code, from_tps_number")
+    # The voters of the batch, locked in NIK order: every transaction of every service locks
+    # voters, then TPS rows, each in key order, so they cannot wait for each other in a cycle.
+    current = f"""cur AS (
+                SELECT v.nik, v.reg_time, v.reg_id, v.place_time, v.place_id, {", ".join(f"v.{c}" for c in COUNTED)},
+                       v.desa_code, v.tps_number
+                FROM {s}.voter v WHERE v.nik IN (SELECT nik FROM b) ORDER BY v.nik FOR UPDATE
+            )"""
+    old = ", ".join(f"c.{c} AS o_{c}" for c in COUNTED)
+    loksus = lambda stage: f"""
             INSERT INTO {s}.tps_loksus (desa_code, tps_number, loksus_since)
-            SELECT desa_code, tps_number, min(event_time) FROM fresh WHERE loksus
+            SELECT desa_code, tps_number, min(event_time) FROM {stage} WHERE loksus
             GROUP BY desa_code, tps_number ORDER BY desa_code, tps_number
             ON CONFLICT (desa_code, tps_number) DO UPDATE SET loksus_since = excluded.loksus_since
-            WHERE excluded.loksus_since < {s}.tps_loksus.loksus_since""",
-        # Create missing voters, then lock all touched voters in NIK order (no deadlock cycles
-        # between the services: every transaction locks voters, then TPS counters, each sorted).
-        "lock_voters": f"""
-            WITH new AS (
-                INSERT INTO {s}.voter (nik) SELECT DISTINCT nik FROM fresh ORDER BY nik
-                ON CONFLICT (nik) DO NOTHING
+            WHERE excluded.loksus_since < {s}.tps_loksus.loksus_since"""  # noqa: E731
+    return {
+        # History: every distinct event, for as-of recaps (see _add_history).
+        "history_registration": f"""
+            INSERT INTO {s}.voter_event ({history_cols})
+            SELECT DISTINCT ON (nik, event_time, event_id)
+                   nik, event_time, event_id, true, sex, eligible, new_voter, disability, desa_code, tps_number,
+                   loksus, NULL, NULL, NULL
+            FROM stage_registration ORDER BY nik, event_time, event_id""",
+        "history_movement": f"""
+            INSERT INTO {s}.voter_event ({history_cols})
+            SELECT DISTINCT ON (nik, event_time, event_id)
+                   nik, event_time, event_id, false, NULL, NULL, NULL, NULL, desa_code, tps_number,
+                   loksus, reason, from_desa_code, from_tps_number
+            FROM stage_movement ORDER BY nik, event_time, event_id""",
+        # A TPS is lokasi_khusus from the earliest event that names it so.
+        "loksus_registration": loksus("stage_registration"),
+        "loksus_movement": loksus("stage_movement"),
+        # The state only moves forward (latest by time, then id), so events seen before, in this
+        # batch or earlier, change nothing: no need to know which events are new.
+        "merge_registration": f"""
+            WITH b AS (
+                SELECT DISTINCT ON (nik) * FROM stage_registration ORDER BY nik, event_time DESC, event_id DESC
+            ), {current}, m AS (
+                SELECT b.*, c.nik IS NOT NULL AS existed, c.reg_time IS NOT NULL AS o_reg, {old},
+                       c.desa_code AS o_desa, c.tps_number AS o_tps,
+                       (c.reg_time IS NULL OR (b.event_time, b.event_id) > (c.reg_time, c.reg_id)) AS take_reg,
+                       (c.place_time IS NULL OR (b.event_time, b.event_id) > (c.place_time, c.place_id)) AS take_plc
+                FROM b LEFT JOIN cur c USING (nik)
             )
-            SELECT count(*) FROM (
-                SELECT 1 FROM {s}.voter WHERE nik IN (SELECT nik FROM fresh) ORDER BY nik FOR UPDATE
-            ) locked""",
-        "update_voters": f"""
-            WITH reg AS (
-                SELECT DISTINCT ON (nik) * FROM fresh WHERE is_reg ORDER BY nik, event_time DESC, event_id DESC
-            ), plc AS (
+            INSERT INTO merged
+            SELECT nik, existed, take_reg, take_plc,
+                   o_reg, o_sex, o_eligible, o_new_voter, o_disability, o_desa, o_tps,
+                   o_reg OR take_reg,
+                   {", ".join(f"CASE WHEN take_reg THEN {c} ELSE o_{c} END" for c in COUNTED)},
+                   CASE WHEN take_plc THEN desa_code ELSE o_desa END,
+                   CASE WHEN take_plc THEN tps_number ELSE o_tps END,
+                   event_time, event_id, {", ".join(IDENTITY)}, event_time, event_id
+            FROM m WHERE take_reg OR take_plc""",
+        "merge_movement": f"""
+            WITH b AS (
                 SELECT DISTINCT ON (nik) nik, event_time, event_id, desa_code, tps_number
-                FROM fresh ORDER BY nik, event_time DESC, event_id DESC
-            ), cand AS (
-                SELECT v.nik,
-                       v.reg_time IS NOT NULL AS o_reg, v.sex AS o_sex, v.eligible AS o_eligible,
-                       v.new_voter AS o_new_voter, v.disability AS o_disability,
-                       v.desa_code AS o_desa, v.tps_number AS o_tps,
-                       (r.nik IS NOT NULL AND (v.reg_time IS NULL
-                            OR (r.event_time, r.event_id) > (v.reg_time, v.reg_id))) AS take_reg,
-                       (v.place_time IS NULL
-                            OR (p.event_time, p.event_id) > (v.place_time, v.place_id)) AS take_plc,
-                       r.event_time AS r_time, r.event_id AS r_id, r.sex AS r_sex, r.eligible AS r_eligible,
-                       r.new_voter AS r_new_voter, r.disability AS r_disability,
-                       p.event_time AS p_time, p.event_id AS p_id, p.desa_code AS p_desa, p.tps_number AS p_tps
-                FROM {s}.voter v JOIN plc p USING (nik) LEFT JOIN reg r USING (nik)
-            ), upd AS (
-                UPDATE {s}.voter v SET
-                    reg_time   = CASE WHEN c.take_reg THEN c.r_time ELSE v.reg_time END,
-                    reg_id     = CASE WHEN c.take_reg THEN c.r_id ELSE v.reg_id END,
-                    sex        = CASE WHEN c.take_reg THEN c.r_sex ELSE v.sex END,
-                    eligible   = CASE WHEN c.take_reg THEN c.r_eligible ELSE v.eligible END,
-                    new_voter  = CASE WHEN c.take_reg THEN c.r_new_voter ELSE v.new_voter END,
-                    disability = CASE WHEN c.take_reg THEN c.r_disability ELSE v.disability END,
-                    place_time = CASE WHEN c.take_plc THEN c.p_time ELSE v.place_time END,
-                    place_id   = CASE WHEN c.take_plc THEN c.p_id ELSE v.place_id END,
-                    desa_code  = CASE WHEN c.take_plc THEN c.p_desa ELSE v.desa_code END,
-                    tps_number = CASE WHEN c.take_plc THEN c.p_tps ELSE v.tps_number END
-                FROM cand c
-                WHERE v.nik = c.nik AND (c.take_reg OR c.take_plc)
-                RETURNING c.o_reg, c.o_sex, c.o_eligible, c.o_new_voter, c.o_disability, c.o_desa, c.o_tps,
-                          v.reg_time IS NOT NULL, v.sex, v.eligible, v.new_voter, v.disability,
-                          v.desa_code, v.tps_number
+                FROM stage_movement ORDER BY nik, event_time DESC, event_id DESC
+            ), {current}, m AS (
+                SELECT b.*, c.nik IS NOT NULL AS existed, c.reg_time IS NOT NULL AS o_reg, {old},
+                       c.desa_code AS o_desa, c.tps_number AS o_tps,
+                       (c.place_time IS NULL OR (b.event_time, b.event_id) > (c.place_time, c.place_id)) AS take_plc
+                FROM b LEFT JOIN cur c USING (nik)
             )
-            INSERT INTO changed SELECT * FROM upd""",
+            INSERT INTO merged (nik, existed, take_reg, take_plc,
+                                o_reg, o_sex, o_eligible, o_new_voter, o_disability, o_desa, o_tps,
+                                n_reg, n_sex, n_eligible, n_new_voter, n_disability, n_desa, n_tps,
+                                place_time, place_id)
+            SELECT nik, existed, false, true,
+                   o_reg, o_sex, o_eligible, o_new_voter, o_disability, o_desa, o_tps,
+                   o_reg, o_sex, o_eligible, o_new_voter, o_disability, desa_code, tps_number,
+                   event_time, event_id
+            FROM m WHERE take_plc""",
+        # A batch's voters are found by their key, whatever the statistics say: with stale
+        # statistics of a growing table (or none: `merged` is a temp table), the planner may
+        # otherwise hash the batch and scan the whole voter table, a cost that grows with it.
+        "update_voters": f"""
+            SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;
+            UPDATE {s}.voter v SET
+                reg_time = CASE WHEN m.take_reg THEN m.reg_time ELSE v.reg_time END,
+                reg_id = CASE WHEN m.take_reg THEN m.reg_id ELSE v.reg_id END,
+                {", ".join(f"{c} = CASE WHEN m.take_reg THEN m.{c} ELSE v.{c} END" for c in IDENTITY)},
+                {", ".join(f"{c} = m.n_{c}" for c in COUNTED)},
+                place_time = CASE WHEN m.take_plc THEN m.place_time ELSE v.place_time END,
+                place_id = CASE WHEN m.take_plc THEN m.place_id ELSE v.place_id END,
+                desa_code = m.n_desa, tps_number = m.n_tps
+            FROM merged m WHERE m.existed AND v.nik = m.nik;
+            SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT""",
+        # New voters, in NIK order. A plain insert: one that another transaction inserted since
+        # the merge was not locked and its old state is unknown, so the key's unique violation
+        # rolls the batch back and it is applied again (it finds that voter then).
+        "insert_voters": f"""
+            INSERT INTO {s}.voter (nik, reg_time, reg_id, {", ".join(IDENTITY)}, {", ".join(COUNTED)},
+                                   place_time, place_id, desa_code, tps_number)
+            SELECT nik, reg_time, reg_id, {", ".join(IDENTITY)}, {", ".join(f"n_{c}" for c in COUNTED)},
+                   place_time, place_id, n_desa, n_tps
+            FROM merged WHERE NOT existed ORDER BY nik""",
         "tally": f"""
             INSERT INTO {s}.tps_tally (desa_code, tps_number, {", ".join(counters)})
             SELECT desa_code, tps_number, {", ".join(f"sum({c})" for c in counters)}

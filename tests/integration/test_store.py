@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -78,3 +80,38 @@ async def test_reapplying_everything_changes_nothing(store, settings):
     assert [dict(r) for r in before] == [dict(r) for r in after]
     positions = await store.positions("g.reg", "t")
     assert positions == {0: len(events)}  # never moves backwards
+
+
+async def test_a_voter_inserted_meanwhile_by_another_service_is_merged_not_overwritten(store, settings):
+    # The movements service inserts a voter that the registrations service's batch, merged
+    # before that commit, takes as new: the batch hits the key, is rolled back and applied again.
+    events = event_set(13, voters=30)
+    regs = [e for e in events if isinstance(e, VoterRegistered)]
+    moved_nik = regs[0].data.nik
+    move = next((e for e in events if isinstance(e, VoterMoved) and e.data.nik == moved_nik), None)
+    if move is None:
+        move = VoterMoved.model_validate({
+            **regs[0].model_dump(mode="json"), "id": "late-move", "type": "id.go.kpu.dphp.voter-moved.v1",
+            "time": "2030-01-01T00:00:00+07:00",
+            "data": {"nik": moved_nik, "reason": "pindah_memilih",
+                     "to_tps": {"desa_code": "33.16.01.2001", "number": 2, "kind": "reguler"}},
+        })
+    cutoff = st.eligible_cutoff(settings.voting_day)
+    other_conn = await asyncpg.connect(settings.database_url)
+    other = st.ProjectionStore(other_conn, settings.db_schema)
+    await other.prepare()
+    try:
+        async with other_conn.transaction():  # held open: its voter row is not yet visible
+            await other.apply_movements([st.movement_row(move)], "g.mov", [("t", 0, 1)])
+            applying = asyncio.create_task(
+                store.apply_registrations([st.registration_row(e, cutoff) for e in regs], "g.reg", [("t", 0, 1)]))
+            await asyncio.sleep(0.5)
+            assert not applying.done()  # waits for the other transaction's voter row
+        await asyncio.wait_for(applying, 10)
+    finally:
+        await other_conn.close()
+    assert store.races == 1
+    expected = Projection(tps_capacity=3)
+    expected.apply([*regs, move])
+    records = await store.conn.fetch(f"SELECT * FROM {settings.db_schema}.recap_full")
+    assert comparable_report([queries._row(r) for r in records]) == comparable_report(expected.recap())

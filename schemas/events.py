@@ -377,6 +377,10 @@ class _Envelope(BaseModel):
         """The Kafka key of the event (NIK or meeting_id, UTF-8)."""
         raise NotImplementedError
 
+    def rule_violation(self) -> PydanticCustomError | None:
+        """The cross-field contract rule the event breaks, or None (checked by each event model)."""
+        raise NotImplementedError
+
 
 class VoterRegistered(_Envelope):
     """CloudEvent: a voter was registered (or corrected) during coklit."""
@@ -384,12 +388,22 @@ class VoterRegistered(_Envelope):
     type: Literal["id.go.kpu.dphp.voter-registered.v1"]
     data: VoterRegisteredData
 
+    def rule_violation(self) -> PydanticCustomError | None:
+        """The contract rule this event breaks (subject, birth_date), or None. ``_rules`` raises it;
+        ``parse_event`` calls it directly (see ``schemas.parsing``)."""
+        fields = self.__dict__  # plain dict look-ups: cheaper than attribute access on a model
+        data = fields["data"].__dict__
+        if fields["subject"] != data["nik"]:
+            return PydanticCustomError("subject_mismatch", "subject must equal data.nik")
+        if data["birth_date"] > fields["time"].date():
+            return PydanticCustomError("birth_date_after_time", "data.birth_date is after the date of the event's time")
+        return None
+
     @model_validator(mode="after")
     def _rules(self) -> VoterRegistered:
-        if self.subject != self.data.nik:
-            raise PydanticCustomError("subject_mismatch", "subject must equal data.nik")
-        if self.data.birth_date > self.time.date():
-            raise PydanticCustomError("birth_date_after_time", "data.birth_date is after the date of the event's time")
+        error = self.rule_violation()
+        if error is not None:
+            raise error
         return self
 
     @property
@@ -403,10 +417,17 @@ class VoterMoved(_Envelope):
     type: Literal["id.go.kpu.dphp.voter-moved.v1"]
     data: VoterMovedData
 
+    def rule_violation(self) -> PydanticCustomError | None:
+        """The contract rule this event breaks (subject), or None."""
+        if self.__dict__["subject"] != self.__dict__["data"].__dict__["nik"]:
+            return PydanticCustomError("subject_mismatch", "subject must equal data.nik")
+        return None
+
     @model_validator(mode="after")
     def _rules(self) -> VoterMoved:
-        if self.subject != self.data.nik:
-            raise PydanticCustomError("subject_mismatch", "subject must equal data.nik")
+        error = self.rule_violation()
+        if error is not None:
+            raise error
         return self
 
     @property
@@ -420,10 +441,17 @@ class MeetingHeld(_Envelope):
     type: Literal["id.go.kpu.dphp.meeting-held.v1"]
     data: MeetingHeldData
 
+    def rule_violation(self) -> PydanticCustomError | None:
+        """The contract rule this event breaks (subject), or None."""
+        if self.__dict__["subject"] != self.__dict__["data"].__dict__["meeting_id"]:
+            return PydanticCustomError("subject_mismatch", "subject must equal data.meeting_id")
+        return None
+
     @model_validator(mode="after")
     def _rules(self) -> MeetingHeld:
-        if self.subject != self.data.meeting_id:
-            raise PydanticCustomError("subject_mismatch", "subject must equal data.meeting_id")
+        error = self.rule_violation()
+        if error is not None:
+            raise error
         return self
 
     @property

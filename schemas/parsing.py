@@ -50,15 +50,17 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import CoreConfig, CoreSchema, PydanticCustomError, SchemaValidator, core_schema
 
 from schemas.events import (
     DATETIME_TYPE_MESSAGE,
     EVENT_TYPES,
+    MODEL_BY_TYPE,
     RULE_ERROR_TYPES,
     pattern_error,
     TYPE_MEETING_HELD,
@@ -102,14 +104,65 @@ class InvalidEvent(ValueError):
         return f"InvalidEvent({self.reason!r}, {self.error_class!r})"
 
 
+#: Most strings of an event are unique (id, NIK, NKK, names): caching them costs more than it saves.
+_CORE_CONFIG = CoreConfig(cache_strings=False)
 _ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(
     Annotated[VoterRegistered | VoterMoved | MeetingHeld, Field(discriminator="type")],
-    # Most strings of an event are unique (id, NIK, NKK, names): caching them costs more than it saves.
     config=ConfigDict(cache_strings=False),
 )
+
+
+def _model_without_rules(choice: Any, cls: type[AnyEvent]) -> Any:
+    """The model schema inside ``cls``'s ``_rules`` after-validator, or None if ``choice`` is not
+    shaped so (then nothing is taken out)."""
+    if not isinstance(choice, dict) or choice.get("type") != "function-after":
+        return None
+    function = choice.get("function") or {}
+    inner = choice.get("schema") or {}
+    if (function.get("function") is not cls.__dict__.get("_rules") or inner.get("type") != "model"
+            or inner.get("cls") is not cls or (choice.get("ref") and inner.get("ref"))):
+        return None
+    inner = dict(inner)
+    if choice.get("ref"):
+        inner["ref"] = choice["ref"]
+    return inner
+
+
+def _validate_json_without_rules() -> Callable[..., Any] | None:
+    """``validate_json`` of the union without the event models' ``_rules`` after-validators; None
+    if the adapter's core schema is not shaped as expected.
+
+    ``parse_event`` checks ``rule_violation()`` itself once the event is valid, which is when the
+    after-validator would have run (and the only error then). A plain Python call from here costs
+    less than pydantic-core calling the validator; the events are the same objects either way.
+    """
+    schema = _ADAPTER.core_schema
+    definitions = None
+    union = schema
+    if schema.get("type") == "definitions":
+        definitions, union = schema["definitions"], schema["schema"]
+    if union.get("type") != "tagged-union" or set(union["choices"]) != set(MODEL_BY_TYPE):
+        return None
+    choices = {}
+    for tag, choice in union["choices"].items():
+        model = _model_without_rules(choice, MODEL_BY_TYPE[tag])
+        if model is None:
+            return None
+        choices[tag] = model
+
+    stripped: CoreSchema = {**union, "choices": choices}  # type: ignore[typeddict-item]
+    if definitions is not None:
+        stripped = core_schema.definitions_schema(stripped, definitions)
+    return SchemaValidator(stripped, _CORE_CONFIG).validate_json
+
+
 # The pydantic-core validator itself: ``TypeAdapter.validate_json`` is a Python wrapper around it
-# that costs a few hundred ns per call.
-_validate_json = _ADAPTER.validator.validate_json
+# (a few hundred ns a call).
+_validate_json = _validate_json_without_rules()
+#: True when the ``_rules`` after-validators were taken out and ``parse_event`` checks the rules.
+_RULES_HERE = _validate_json is not None
+if _validate_json is None:  # pragma: no cover - a pydantic that shapes the schema otherwise
+    _validate_json = _ADAPTER.validator.validate_json
 
 # A JSON \u0000 escape not itself escaped (PostgreSQL text cannot hold NUL).
 _NUL_B = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
@@ -129,6 +182,12 @@ def parse_event(raw: bytes | bytearray | str, expected_type: str | None = None) 
         raise _explain(exc, raw, expected_type) from None
     if expected_type is not None and event.type != expected_type:
         raise InvalidEvent(_unexpected(event.type, expected_type), ERROR_UNEXPECTED_TYPE)
+    # The models' cross-field rules (subject, birth_date), after the type check as when the
+    # after-validator raised them (``_explain`` puts a wrong type first).
+    if _RULES_HERE:
+        violation = event.rule_violation()
+        if violation is not None:
+            raise _rule_error(violation)
     # Look for a backslash first: most events have none. ``92 in raw`` (the byte value of "\\") is
     # a plain memchr; ``b"\\" in raw`` would first try the operand as an integer and pay for the
     # TypeError, and the six-byte escape is slow to search for in a line full of digits.
@@ -141,6 +200,13 @@ def parse_event(raw: bytes | bytearray | str, expected_type: str | None = None) 
 
 
 _NUL_REASON = "a string contains a NUL character (\\u0000)"
+
+
+def _rule_error(error: PydanticCustomError) -> InvalidEvent:
+    """What ``_explain`` says of the one error of a model's ``_rules`` (its location is the event)."""
+    kind = error.type
+    msg = _message({"type": kind, "msg": error.message()})
+    return InvalidEvent(msg, ERROR_RULE if kind in RULE_ERROR_TYPES else ERROR_SCHEMA)
 
 
 def mask_nik(nik: str) -> str:

@@ -292,3 +292,107 @@ def test_bytearray_input_is_accepted():
     assert isinstance(parse_event(bytearray(raw(registered()))), VoterRegistered)
     with pytest.raises(InvalidEvent):
         parse_event(bytearray(b"\xff"))
+
+
+# --- the cheap paths of parse_event say exactly what the models say ----------------------------------------
+
+
+def _reason(data: bytes | bytearray | str, expected_type: str | None = None) -> tuple[str, str]:
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(data, expected_type)
+    return info.value.reason, info.value.error_class
+
+
+RULE_BREAKS = [
+    (registered(), "subject", "3316015205900003", "subject must equal data.nik"),
+    (moved(), "subject", "3316015205900003", "subject must equal data.nik"),
+    (meeting(), "subject", "pleno-lain", "subject must equal data.meeting_id"),
+    (registered(), "data.birth_date", "2030-01-01", "data.birth_date is after the date of the event's time"),
+]
+
+
+@pytest.mark.parametrize(("doc", "path", "value", "reason"), RULE_BREAKS)
+def test_cross_field_rules_are_checked_by_parse_event_and_by_the_models(doc, path, value, reason):
+    from pydantic import ValidationError
+
+    from schemas import parsing
+    from schemas.events import MODEL_BY_TYPE
+
+    assert parsing._RULES_HERE, "the rules should be checked in parse_event, not by pydantic-core calling _rules"
+    bad = raw(with_changes(doc, path, value))
+    assert _reason(bad) == (reason, "rule")
+    assert _reason(bad.decode()) == (reason, "rule")
+    assert _reason(bad, doc["type"]) == (reason, "rule")
+    model = MODEL_BY_TYPE[doc["type"]]
+    with pytest.raises(ValidationError) as info:
+        model.model_validate_json(bad)
+    assert [(e["msg"], e["loc"]) for e in info.value.errors()] == [(reason, ())]
+    assert parse_event(raw(doc)).rule_violation() is None
+
+
+def test_a_wrong_type_is_reported_before_a_rule_and_a_rule_before_a_nul():
+    doc = with_changes(moved(), "subject", "3316015205900003")
+    assert _reason(raw(doc), TYPE_VOTER_REGISTERED)[1] == ERROR_UNEXPECTED_TYPE
+    nul = with_changes(doc, "data.reason", "pindah_memilih")
+    data = raw(nul).replace(b'"subject":"', b'"x-note":"a\\u0000b","subject":"', 1)
+    assert _reason(data) == ("subject must equal data.nik", "rule")
+    assert _reason(raw(moved()).replace(b'"subject":"', b'"x-note":"a\\u0000b","subject":"', 1))[1] == ERROR_MALFORMED
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, str])
+def test_nul_escape_is_found_in_every_input_kind(kind):
+    data = raw(registered()).replace(b'"SITI AMINAH"', b'"SITI \\u0000AMINAH"')
+    data = data.decode() if kind is str else kind(data)
+    assert _reason(data) == ("a string contains a NUL character (\\u0000)", ERROR_MALFORMED)
+    escaped = raw(registered()).replace(b'"SITI AMINAH"', b'"SITI \\\\u0000AMINAH"')
+    escaped = escaped.decode() if kind is str else kind(escaped)
+    assert parse_event(escaped).data.name == "SITI \\u0000AMINAH"
+
+
+@pytest.mark.parametrize(
+    ("doc", "path"), [(registered(), "time"), (meeting(), "data.held_at"), (meeting(), "data.data_cutoff")]
+)
+def test_datetime_reasons_from_json(doc, path):
+    for value in (1721274162, True, [], {"t": 1}):
+        assert _reason(raw(with_changes(doc, path, value))) == (f"{path}: must be an RFC 3339 date-time string", ERROR_SCHEMA)
+    for value in ("2024-07-18T10:42:42", "1721274162", "2024-07-18T10:42+07:00", ""):
+        assert _reason(raw(with_changes(doc, path, value))) == (
+            f"{path}: must be an RFC 3339 date-time with offset, like 2024-08-11T09:00:00+07:00", ERROR_SCHEMA,
+        )
+    reason, klass = _reason(raw(with_changes(doc, path, "2024-02-30T10:42:42+07:00")))
+    assert reason.startswith(f"{path}: ") and klass == ERROR_SCHEMA
+
+
+def test_datetime_python_mode_is_unchanged():
+    import datetime as dt
+
+    from pydantic import ValidationError
+
+    doc = orjson.loads(raw(registered()))
+    doc["data"]["birth_date"] = dt.date(1990, 5, 12)
+    assert VoterRegistered.model_validate(doc).time == parse_event(raw(registered())).time  # a string, in Python too
+    doc["time"] = dt.datetime(2024, 7, 2, 3, 15, tzinfo=dt.timezone.utc)
+    assert VoterRegistered.model_validate(doc).time == doc["time"]
+    for value, kind in ((1721274162, "datetime_type"), ("2024-07-02T10:15:00", "datetime_format"),
+                        (dt.datetime(2024, 7, 2, 3, 15), "timezone_aware")):
+        doc["time"] = value
+        with pytest.raises(ValidationError) as info:
+            VoterRegistered.model_validate(doc)
+        assert info.value.errors()[0]["type"] == kind
+
+
+def test_desa_codes_are_looked_up_in_json_and_python_mode():
+    from pydantic import ValidationError
+
+    from schemas.events import Tps
+
+    assert parse_event(raw(registered())).data.tps.desa_code == "33.16.01.2001"
+    assert _reason(raw(with_changes(registered(), "data.tps.desa_code", "33.16.01.2999"))) == (
+        "data.tps.desa_code: '33.16.01.2999' is not a Kemendagri desa/kelurahan code (level 4, like 33.16.01.2001)",
+        "rule",
+    )
+    assert Tps.model_validate({"desa_code": "34.71.01.1001", "number": 1, "kind": "reguler"}).desa_code == "34.71.01.1001"
+    for code in ("33.16.01", "", "x" * 50):
+        with pytest.raises(ValidationError) as info:
+            Tps.model_validate({"desa_code": code, "number": 1, "kind": "reguler"})
+        assert info.value.errors()[0]["type"] == "desa_code"

@@ -214,9 +214,7 @@ class _Rfc3339:
         inner = handler(source)
         return core_schema.json_or_python_schema(
             json_schema=core_schema.chain_schema([
-                core_schema.custom_error_schema(
-                    core_schema.str_schema(strict=True), "datetime_type"
-                ),
+                core_schema.custom_error_schema(core_schema.str_schema(strict=True), "datetime_type"),
                 core_schema.custom_error_schema(
                     core_schema.str_schema(pattern=RFC3339_PATTERN, strict=True),
                     "datetime_format",

@@ -19,8 +19,8 @@ from pathlib import Path
 # Leaf-first: the innermost frame that matches decides the category of a sample.
 CATEGORIES: list[tuple[str, re.Pattern[str]]] = [
     ("idle: event loop waits (PostgreSQL, Kafka)", re.compile(r"\bselect \(.*selectors\.py")),
-    ("parse + validate events (pydantic)", re.compile(r"\((?:.*/schemas/|.*pydantic)")),
-    ("build rows (store.*_row)", re.compile(r"^(registration|movement|meeting)_row \(.*store\.py")),
+    ("parse + validate events (pydantic)", re.compile(r"\((?:(?:.*/)?schemas/|.*pydantic)")),
+    ("build rows (store.*_row)", re.compile(r"^(registration|movement|meeting)_row \((?:.*/)?services/projection/store\.py")),
     ("asyncpg COPY (encode rows, send)", re.compile(r"copy.*\(.*asyncpg/", re.I)),
     ("asyncpg: SQL statements, protocol", re.compile(r"\(.*asyncpg/")),
     ("aiokafka: fetch, decode records, commit", re.compile(r"\(.*aiokafka/")),

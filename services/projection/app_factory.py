@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import logging
 
 from faststream import AckPolicy, FastStream
@@ -60,6 +61,10 @@ def build_app(settings: Settings, service: str) -> FastStream:
     @app.on_startup
     async def start_projection() -> None:
         await projection.start()
+        # The objects of start-up (modules, the region tree) live as long as the process: keep
+        # them out of the garbage collector's full collections, which otherwise scan them again
+        # and again while batches of tens of thousands of events come and go.
+        gc.freeze()
 
     @app.on_shutdown
     async def stop_projection() -> None:

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     # Batching of the projection services
     batch_max_records: int = Field(20000, ge=1)
     batch_timeout_ms: int = Field(200, ge=1)
+    # Connections a service applies each batch with, its partitions spread over them.
+    db_lanes: int = Field(2, ge=1, le=16)
 
     # Local stack (dphp dev up): state, logs and PID files; jar cache
     state_dir: Path = Path(".dphp")

@@ -85,8 +85,67 @@ class _Health:
             self.failing_since = None
 
 
+class _Lane:
+    """One connection that applies batches, with its store; reconnects with backoff."""
+
+    def __init__(self, settings: Settings, health: _Health) -> None:
+        self.settings = settings
+        self.health = health
+        self._conn: asyncpg.Connection | None = None
+        self._store: st.ProjectionStore | None = None
+
+    async def store_ready(self) -> st.ProjectionStore:
+        """A connected store; retries with backoff while the database is unreachable."""
+        delay = 0.5
+        while True:
+            if self._store is not None and self._conn is not None and not self._conn.is_closed():
+                return self._store
+            try:
+                conn = await asyncpg.connect(self.settings.database_url, timeout=10,
+                                             server_settings=st.WRITER_SERVER_SETTINGS)
+                store = st.ProjectionStore(conn, self.settings.db_schema)
+                await store.prepare()
+                await store.ensure_config(self.settings.voting_day, self.settings.tps_capacity)
+                self._conn, self._store = conn, store
+                self.health.ok()
+                return store
+            except TRANSIENT_DB_ERRORS as exc:
+                self.health.failed(exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def with_db(self, action):
+        delay = 0.5
+        while True:
+            store = await self.store_ready()
+            try:
+                result = await action(store)
+                self.health.ok()
+                return result
+            except TRANSIENT_DB_ERRORS as exc:
+                if not isinstance(exc, (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)):
+                    self.drop_connection()
+                self.health.failed(exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.terminate()
+        self._conn = self._store = None
+
+    async def close(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()
+
+
 class ProjectionConsumer:
-    """The logic of one projection service; `app.py` wires it into a FastStream app."""
+    """The logic of one projection service; `app.py` wires it into a FastStream app.
+
+    A batch's partitions are spread over `settings.db_lanes` connections (partition modulo
+    lanes), which apply their parts concurrently, each in its own transaction with the
+    positions of its partitions: PostgreSQL works on one batch with several cores.
+    """
 
     def __init__(self, settings: Settings, service: str) -> None:
         self.settings = settings
@@ -96,23 +155,23 @@ class ProjectionConsumer:
         self.cutoff = st.eligible_cutoff(settings.voting_day)
         # Returns the aiokafka consumer of the subscriber (set by the app's wiring).
         self.consumer_ref: Callable[[], Any] = lambda: None
-        self._conn: asyncpg.Connection | None = None
-        self._store: st.ProjectionStore | None = None
         self._producer: AIOKafkaProducer | None = None
         self._db_health = _Health("PostgreSQL")
+        self._lanes = [_Lane(settings, self._db_health) for _ in range(settings.db_lanes)]
         self._kafka_health = _Health("Kafka (dead-letter topic)")
         self._migrated = False
         self._next: dict[tuple[str, int], int] = {}  # next offset to apply, per partition
         self._sought: dict[tuple[str, int], int] = {}
-        # The batch being stored (see `submit`) and the partitions it advances.
-        self._inflight: tuple[asyncio.Task, tuple[tuple[str, int], ...]] | None = None
+        # The batch being stored (see `submit`): a task per lane, and the partitions it advances.
+        self._inflight: list[tuple[asyncio.Task, tuple[tuple[str, int], ...]]] = []
         self.applied = 0
         self.dead_lettered = 0
 
     # lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
         regions.load()  # the region tree for validation (~0.3 s): now, not while the first batch waits
-        await self._store_ready()
+        await self._migrate()
+        await self._lanes[0].store_ready()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka_bootstrap, enable_idempotence=True, acks="all",
             **self.settings.kafka_security_kwargs(),
@@ -128,36 +187,23 @@ class ProjectionConsumer:
             pass
         if self._producer is not None:
             await self._producer.stop()
-        if self._conn is not None and not self._conn.is_closed():
-            await self._conn.close()
+        for lane in self._lanes:
+            await lane.close()
 
-    async def _store_ready(self) -> st.ProjectionStore:
-        """A connected store; retries with backoff while the database is unreachable."""
+    async def _migrate(self) -> None:
+        """Applies the migrations (idempotent; one migrator at a time); retries with backoff."""
         delay = 0.5
-        while True:
-            if self._store is not None and self._conn is not None and not self._conn.is_closed():
-                return self._store
+        while not self._migrated:
             try:
-                if not self._migrated:
-                    await migrate(self.settings)  # idempotent; one migrator at a time
-                    self._migrated = True
-                conn = await asyncpg.connect(self.settings.database_url, timeout=10,
-                                             server_settings=st.WRITER_SERVER_SETTINGS)
-                store = st.ProjectionStore(conn, self.settings.db_schema)
-                await store.prepare()
-                await store.ensure_config(self.settings.voting_day, self.settings.tps_capacity)
-                self._conn, self._store = conn, store
-                self._db_health.ok()
-                return store
+                await migrate(self.settings)
+                self._migrated = True
             except TRANSIENT_DB_ERRORS as exc:
                 self._db_health.failed(exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
-            self._conn.terminate()
-        self._conn = self._store = None
+    def _lane_of(self, partition: int) -> _Lane:
+        return self._lanes[partition % len(self._lanes)]
 
     # rebalancing -----------------------------------------------------------------------
     def listener(self) -> ConsumerRebalanceListener:
@@ -190,7 +236,7 @@ class ProjectionConsumer:
             await self._settle()  # the connection is free and the batch in flight's positions are stored
         unknown = [tp for tp in by_tp if tp not in self._next]
         if unknown:
-            stored = await self._with_db(lambda store: store.positions(self.group_id, self.topic))
+            stored = await self._lanes[0].with_db(lambda store: store.positions(self.group_id, self.topic))
             for tp in unknown:
                 self._next[tp] = stored.get(tp[1], 0)
             log.info("resuming partitions %s from stored positions %s",
@@ -217,21 +263,6 @@ class ProjectionConsumer:
     def consumer(self):
         return self.consumer_ref()
 
-    async def _with_db(self, action):
-        delay = 0.5
-        while True:
-            store = await self._store_ready()
-            try:
-                result = await action(store)
-                self._db_health.ok()
-                return result
-            except TRANSIENT_DB_ERRORS as exc:
-                if not isinstance(exc, (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)):
-                    self._drop_connection()
-                self._db_health.failed(exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-
     # the batch -----------------------------------------------------------------------
     async def handle(self, records: Sequence[Any]) -> None:
         """Validates, dead-letters the invalid, applies the rest with the positions (stored on return)."""
@@ -242,7 +273,8 @@ class ProjectionConsumer:
         """`handle` without waiting for the database: returns once the batch's transaction is under
         way, so that the service fetches and validates the next batch meanwhile (the services'
         wiring uses this). One batch is in flight at most; batches are stored one at a time, in
-        order, each with its positions in its transaction, as with `handle`; `flush` waits."""
+        order, each lane's part with its partitions' positions in its transaction, as with
+        `handle`; `flush` waits."""
         records = await self._in_order(records)
         if not records:
             return
@@ -250,7 +282,7 @@ class ProjectionConsumer:
         bad: list[tuple[Any, InvalidEvent]] = []
         next_offsets: dict[tuple[str, int], int] = {}
         for i, rec in enumerate(records):
-            if i % 500 == 499 and self._inflight is not None:
+            if i % 500 == 499 and self._inflight:
                 await asyncio.sleep(0)  # let the batch in flight send its next statement
             key = (rec.topic, rec.partition)
             if rec.offset + 1 > next_offsets.get(key, 0):
@@ -260,7 +292,6 @@ class ProjectionConsumer:
                 good.append((rec, self.kind.to_row(event, self.cutoff)))
             except InvalidEvent as exc:
                 bad.append((rec, exc))
-        positions = [(t, p, o) for (t, p), o in next_offsets.items()]
         if await self._settle() is not None:
             # The batch before failed (logged): this one continues it, so it is not applied
             # either; the next batch reads both again from the stored positions (a seek).
@@ -271,7 +302,20 @@ class ProjectionConsumer:
             await self._dead_letter(bad)
         for tp, o in next_offsets.items():
             self._next[tp] = o  # the next batch continues after this one
-        self._inflight = (asyncio.create_task(self._store_batch(good, positions, next_offsets)), tuple(next_offsets))
+        # Each lane stores its partitions' events and positions; a partition is always in the same lane.
+        lanes = len(self._lanes)
+        lane_good: dict[int, list[tuple[Any, tuple]]] = {}
+        lane_offsets: dict[int, dict[tuple[str, int], int]] = {}
+        for item in good:
+            lane_good.setdefault(item[0].partition % lanes, []).append(item)
+        for tp, o in next_offsets.items():
+            lane_offsets.setdefault(tp[1] % lanes, {})[tp] = o
+        self._inflight = [
+            (asyncio.create_task(self._store_batch(self._lanes[i], lane_good.get(i, []),
+                                                   [(t, p, o) for (t, p), o in offsets.items()], offsets)),
+             tuple(offsets))
+            for i, offsets in sorted(lane_offsets.items())
+        ]
 
     async def flush(self) -> None:
         """Waits until the batch in flight is stored; raises its error if it failed."""
@@ -282,21 +326,21 @@ class ProjectionConsumer:
     async def _settle(self) -> BaseException | None:
         """Waits for the batch in flight; returns its error, if any (its partitions are then read
         again from the stored positions, as if it had not been handled)."""
-        if self._inflight is None:
-            return None
-        (task, partitions), self._inflight = self._inflight, None
-        try:
-            await task
-        except Exception as exc:  # noqa: BLE001 - logged by the task, returned to the caller
-            for tp in partitions:
-                self._next.pop(tp, None)
-            return exc
-        return None
+        inflight, self._inflight = self._inflight, []
+        error: BaseException | None = None
+        for task, partitions in inflight:
+            try:
+                await task
+            except Exception as exc:  # noqa: BLE001 - logged by the task, returned to the caller
+                for tp in partitions:
+                    self._next.pop(tp, None)
+                error = error or exc
+        return error
 
-    async def _store_batch(self, good: list[tuple[Any, tuple]], positions: list[st.Position],
+    async def _store_batch(self, lane: _Lane, good: list[tuple[Any, tuple]], positions: list[st.Position],
                            next_offsets: dict[tuple[str, int], int]) -> None:
         try:
-            await self._apply(good, positions)
+            await self._apply(lane, good, positions)
         except Exception:
             log.exception("a batch of %d events was not stored; it will be read again from the stored positions",
                           len(good))
@@ -304,10 +348,10 @@ class ProjectionConsumer:
         self.applied += len(good)
         await self._advisory_commit(next_offsets)
 
-    async def _apply(self, good: list[tuple[Any, tuple]], positions: list[st.Position]) -> None:
+    async def _apply(self, lane: _Lane, good: list[tuple[Any, tuple]], positions: list[st.Position]) -> None:
         rows = [row for _, row in good]
         try:
-            await self._with_db(lambda store: getattr(store, self.kind.apply)(rows, self.group_id, positions))
+            await lane.with_db(lambda store: getattr(store, self.kind.apply)(rows, self.group_id, positions))
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, asyncpg.ProgramLimitExceededError) as exc:
             # Some event can never be applied: find it by applying one at a time, then
             # dead-letter it and store the positions. Re-applying is harmless (set semantics).
@@ -315,14 +359,14 @@ class ProjectionConsumer:
             rejected = []
             for rec, row in good:
                 try:
-                    await self._with_db(lambda store: getattr(store, self.kind.apply)([row], self.group_id, []))
+                    await lane.with_db(lambda store: getattr(store, self.kind.apply)([row], self.group_id, []))
                 except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError,
                         asyncpg.ProgramLimitExceededError) as one:
                     rejected.append((rec, InvalidEvent(f"database rejected the event: {type(one).__name__}",
                                                        "UnapplicableEvent")))
             if rejected:
                 await self._dead_letter(rejected)
-            await self._with_db(lambda store: getattr(store, self.kind.apply)([], self.group_id, positions))
+            await lane.with_db(lambda store: getattr(store, self.kind.apply)([], self.group_id, positions))
 
     async def _dead_letter(self, bad: list[tuple[Any, InvalidEvent]]) -> None:
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")

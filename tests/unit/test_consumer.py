@@ -62,7 +62,9 @@ class FakeProducer:
 def consumer() -> tuple[ProjectionConsumer, FakeStore, FakeProducer]:
     c = ProjectionConsumer(Settings(), "registrations")
     store, producer = FakeStore(), FakeProducer()
-    c._store, c._conn, c._producer, c._migrated = store, FakeConnection(), producer, True
+    for lane in c._lanes:
+        lane._store, lane._conn = store, FakeConnection()
+    c._producer, c._migrated = producer, True
     return c, store, producer
 
 
@@ -95,3 +97,17 @@ async def test_records_before_the_stored_position_are_skipped():
     await c.handle([Record(c.topic, 0, i, b"k", v) for i, v in enumerate(values)])
     assert len(store.applied) == len(values)
     assert producer.sent == []
+
+
+async def test_a_batch_is_spread_over_the_lanes_by_partition_each_with_its_positions():
+    c, _, _ = consumer()
+    assert len(c._lanes) == 2  # the default
+    stores = [FakeStore() for _ in c._lanes]
+    for lane, store in zip(c._lanes, stores):
+        lane._store = store
+    values = registrations(20)
+    records = [Record(c.topic, i % 4, i // 4, b"k", v) for i, v in enumerate(values)]
+    await c.handle(records)
+    for n, store in enumerate(stores):
+        assert {p for _, p, _ in store.positions_stored} == {p for p in range(4) if p % 2 == n}
+        assert len(store.applied) == sum(1 for r in records if r.partition % 2 == n)

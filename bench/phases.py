@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+from aiokafka.partitioner import murmur2
 
 from schemas.events import CONTENT_TYPE, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED
 from schemas.parsing import parse_event
@@ -102,6 +103,7 @@ class SinkResult:
     by_kind_seconds: dict[str, float]
     breakdown: dict[str, float]  # registrations: seconds per statement, "BEGIN/COMMIT" the rest
     recap: dict[str, Any] | None = None
+    lanes: int = 1  # connections of the registrations
 
     @property
     def rate(self) -> float:
@@ -111,36 +113,57 @@ class SinkResult:
 APPLY = {"registrations": "apply_registrations", "movements": "apply_movements", "meetings": "apply_meetings"}
 
 
+def lane_of(nik: str, partitions: int, lanes: int) -> int:
+    """The lane a service stores a voter event in: the partition of its key (Kafka's default
+    partitioner, murmur2) modulo the lanes."""
+    return ((murmur2(nik.encode()) & 0x7FFFFFFF) % partitions) % lanes
+
+
 async def sink(settings: Settings, parsed: Parsed, batch: int) -> SinkResult:
-    """Applies the parsed rows straight to PostgreSQL through ProjectionStore, one connection per
-    event type, the three concurrently, in batches of `batch` rows; into `settings.db_schema`."""
+    """Applies the parsed rows straight to PostgreSQL through ProjectionStore, as the services
+    store them: batches of `batch` rows, each spread over `settings.db_lanes` connections by
+    partition (one connection for meetings: one partition), the lanes of a batch concurrently
+    and the next batch after them; the three event types concurrently; into `settings.db_schema`.
+    The statements of the registrations' first lane are timed."""
     await migrate(settings)
-    stores: dict[str, st.ProjectionStore] = {}
+    partitions = {"registrations": settings.partitions_registered, "movements": settings.partitions_moved,
+                  "meetings": settings.partitions_meetings}
+    lanes = {kind: min(settings.db_lanes, partitions[kind]) for kind in APPLY}
+    stores: dict[str, list[st.ProjectionStore]] = {kind: [] for kind in APPLY}
     timed: TimedConnection | None = None
     for kind in APPLY:
-        conn = await asyncpg.connect(settings.database_url, timeout=10, server_settings=st.WRITER_SERVER_SETTINGS)
-        store = st.ProjectionStore(conn, settings.db_schema)
-        await store.prepare()
-        await store.ensure_config(settings.voting_day, settings.tps_capacity)
-        if kind == "registrations":
-            timed = TimedConnection(conn, {sql: name for name, sql in store._sql.items()})
-            store.conn = timed
-        stores[kind] = store
+        for lane in range(lanes[kind]):
+            conn = await asyncpg.connect(settings.database_url, timeout=10,
+                                         server_settings=st.WRITER_SERVER_SETTINGS)
+            store = st.ProjectionStore(conn, settings.db_schema)
+            await store.prepare()
+            await store.ensure_config(settings.voting_day, settings.tps_capacity)
+            if kind == "registrations" and lane == 0:
+                timed = TimedConnection(conn, {sql: name for name, sql in store._sql.items()})
+                store.conn = timed
+            stores[kind].append(store)
     by_kind: dict[str, float] = {}
-    apply_total = 0.0
+    timed_apply = 0.0
+
+    async def apply(kind: str, lane: int, rows: list[tuple], next_offset: int) -> None:
+        nonlocal timed_apply
+        t = time.perf_counter()
+        await getattr(stores[kind][lane], APPLY[kind])(rows, f"bench.sink.{kind}",
+                                                       [(f"sink.{kind}", lane, next_offset)])
+        if kind == "registrations" and lane == 0:
+            timed_apply += time.perf_counter() - t
 
     async def run(kind: str) -> None:
-        nonlocal apply_total
         rows = parsed.rows[kind]
-        store = stores[kind]
-        apply = getattr(store, APPLY[kind])
+        n = lanes[kind]
         t0 = time.perf_counter()
         for i in range(0, len(rows), batch):
             chunk = rows[i:i + batch]
-            t = time.perf_counter()
-            await apply(chunk, f"bench.sink.{kind}", [(f"sink.{kind}", 0, i + len(chunk))])
-            if kind == "registrations":
-                apply_total += time.perf_counter() - t
+            parts: list[list[tuple]] = [[] for _ in range(n)]
+            for row in chunk:
+                # voter rows: nik is column 1; meetings: one lane
+                parts[lane_of(row[1], partitions[kind], n) if n > 1 else 0].append(row)
+            await asyncio.gather(*(apply(kind, lane, part, i + len(chunk)) for lane, part in enumerate(parts)))
         by_kind[kind] = time.perf_counter() - t0
 
     try:
@@ -148,13 +171,13 @@ async def sink(settings: Settings, parsed: Parsed, batch: int) -> SinkResult:
         await asyncio.gather(*(run(k) for k in APPLY))
         seconds = time.perf_counter() - started
         breakdown = dict(timed.seconds)
-        breakdown["BEGIN/COMMIT, Python"] = apply_total - sum(breakdown.values())
-        recap = await region_recap(stores["meetings"].conn, settings.db_schema)
+        breakdown["BEGIN/COMMIT, Python"] = timed_apply - sum(breakdown.values())
+        recap = await region_recap(stores["meetings"][0].conn, settings.db_schema)
     finally:
-        for store in stores.values():
+        for store in (s for kind_stores in stores.values() for s in kind_stores):
             conn = store.conn._conn if isinstance(store.conn, TimedConnection) else store.conn
             await conn.close()
-    return SinkResult(parsed.events, seconds, batch, by_kind, breakdown, recap)
+    return SinkResult(parsed.events, seconds, batch, by_kind, breakdown, recap, lanes["registrations"])
 
 
 async def region_recap(conn: asyncpg.Connection, schema: str, level: str = "kabupaten") -> dict[str, Any] | None:

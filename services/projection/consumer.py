@@ -57,7 +57,7 @@ class Kind:
 
 KINDS = {
     "registrations": Kind("registrations", TYPE_VOTER_REGISTERED, lambda s: s.topic_registered,
-                          lambda e, cutoff: st.registration_row(e, cutoff), "apply_registrations"),
+                          st.registration_row, "apply_registrations"),
     "movements": Kind("movements", TYPE_VOTER_MOVED, lambda s: s.topic_moved,
                       lambda e, cutoff: st.movement_row(e), "apply_movements"),
     "meetings": Kind("meetings", TYPE_MEETING_HELD, lambda s: s.topic_meetings,
@@ -281,17 +281,16 @@ class ProjectionConsumer:
         good: list[tuple[Any, tuple]] = []
         bad: list[tuple[Any, InvalidEvent]] = []
         next_offsets: dict[tuple[str, int], int] = {}
+        event_type, to_row, cutoff = self.kind.event_type, self.kind.to_row, self.cutoff
         for i, rec in enumerate(records):
             if i % 500 == 499 and self._inflight:
                 await asyncio.sleep(0)  # let the batch in flight send its next statement
-            key = (rec.topic, rec.partition)
-            if rec.offset + 1 > next_offsets.get(key, 0):
-                next_offsets[key] = rec.offset + 1
             try:
-                event = parse_event(rec.value, self.kind.event_type)
-                good.append((rec, self.kind.to_row(event, self.cutoff)))
+                good.append((rec, to_row(parse_event(rec.value, event_type), cutoff)))
             except InvalidEvent as exc:
                 bad.append((rec, exc))
+        for rec in records:  # offsets ascend within a partition
+            next_offsets[(rec.topic, rec.partition)] = rec.offset + 1
         if await self._settle() is not None:
             # The batch before failed (logged): this one continues it, so it is not applied
             # either; the next batch reads both again from the stored positions (a seek).

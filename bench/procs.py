@@ -52,10 +52,15 @@ class ServiceProcess:
     popen: subprocess.Popen | None = None
     launched_at: float = 0.0  # time.time()
     usage: Usage = field(default_factory=Usage)
+    instance: int = 1  # of the same service
+
+    @property
+    def name(self) -> str:
+        return self.service if self.instance == 1 else f"{self.service} #{self.instance}"
 
     @property
     def log(self) -> Path:
-        return self.log_dir / f"{self.service}.log"
+        return self.log_dir / (f"{self.service}.log" if self.instance == 1 else f"{self.service}-{self.instance}.log")
 
     @property
     def pid(self) -> int:

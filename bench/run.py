@@ -105,6 +105,8 @@ class Figures:
     publish_rate: float = 0.0
     batch_max_records: int = 0
     batch_timeout_ms: int = 0
+    db_lanes: int = 0
+    registrations_instances: int = 1
     startup_s: float = 0.0
     catchup_s: float = 0.0
     e2e: float = 0.0
@@ -246,7 +248,7 @@ async def _wait_converged(s: Settings, procs: list[ServiceProcess], ends: dict[t
                                    "\n".join(p.tail(1500) for p in procs))
             for p in procs:
                 if not p.alive():
-                    raise RuntimeError(f"{p.service} exited with {p.popen.returncode}:\n{p.tail()}")
+                    raise RuntimeError(f"{p.name} exited with {p.popen.returncode}:\n{p.tail()}")
             if obs.first_fetch is None:
                 seen = [t for t in (p.first_batch_at() for p in procs) if t is not None]
                 if seen:
@@ -280,7 +282,8 @@ async def catch_up(s: Settings, fig: Figures, ends: dict[tuple[str, int], int], 
     """Starts the services and waits until they converge; fills the catch-up figures.
 
     Returns the running services (stopped by the caller), their sampler and the profiler."""
-    procs = [ServiceProcess(svc, s, log_dir) for svc in SERVICES]
+    procs = [ServiceProcess(svc, s, log_dir, instance=i + 1)
+             for svc in SERVICES for i in range(fig.registrations_instances if svc == "registrations" else 1)]
     for p in procs:
         p.start()
     launched = min(p.launched_at for p in procs)
@@ -316,7 +319,7 @@ async def catch_up(s: Settings, fig: Figures, ends: dict[tuple[str, int], int], 
     for p in procs:
         first = p.first_batch_at()
         fig.services.append(ServiceFigures(
-            p.service,
+            p.name,
             startup_s=(first - p.launched_at) if first else None,
             done_s=done_at[p.service] - first_fetch,
             rss_peak_catchup_mb=mb(p.usage.rss_peak), cpu_s=p.usage.cpu_seconds))
@@ -371,7 +374,8 @@ async def run(args: argparse.Namespace, fig: Figures) -> None:
     sink_s = with_schema(s, f"{s.db_schema}_sink")
     naive_s = with_schema(s, f"{s.db_schema}_naive")
     naive_topic, naive_group = f"bench{uid}.naive-registered", f"bench{uid}.naive"
-    fig.batch_max_records, fig.batch_timeout_ms = s.batch_max_records, s.batch_timeout_ms
+    fig.batch_max_records, fig.batch_timeout_ms, fig.db_lanes = s.batch_max_records, s.batch_timeout_ms, s.db_lanes
+    fig.registrations_instances = args.registrations_instances
     fig.versions = await versions(s)
     tmp = Path(tempfile.mkdtemp(prefix="dphp-bench-"))
     procs: list[ServiceProcess] = []
@@ -484,7 +488,9 @@ def rows(fig: Figures) -> list[tuple[str, str, str]]:
                                   f"{bt.get(TYPE_VOTER_MOVED, 0):,} moved, {bt.get(TYPE_MEETING_HELD, 0):,} meetings); "
                                   f"{fig.voters:,} voters, {fig.sample_mb:.0f} MB, generated in {fig.generate_s:.1f} s"))
     r.append(("publish", "dphp publish code path", f"{fig.publish_rate:,.0f} events/s ({fig.publish_s:.1f} s)"))
-    r.append(("services", "batch", f"max {fig.batch_max_records:,} records, timeout {fig.batch_timeout_ms} ms"))
+    r.append(("services", "batch", f"max {fig.batch_max_records:,} records, timeout {fig.batch_timeout_ms} ms; "
+                                   f"{fig.db_lanes} database lanes a service; registrations instances: "
+                                   f"{fig.registrations_instances}"))
     r.append(("services", "start-up (launch to first fetch)", f"{fig.startup_s:.2f} s"))
     r.append(("services", "catch-up (first fetch to converged)", f"{fig.catchup_s:.2f} s"))
     r.append(("services", "end-to-end", f"{fig.e2e:,.0f} events/s"))
@@ -587,6 +593,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--naive-events", type=int, default=20_000, help="registrations for the naive baseline")
     p.add_argument("--latency-rate", type=float, default=2000.0, help="events/s of the latency phase")
     p.add_argument("--latency-seconds", type=float, default=20.0, help="length of the latency phase (0: skip)")
+    p.add_argument("--registrations-instances", type=int, default=1, metavar="N",
+                   help="registrations service processes sharing its partitions (default 1)")
     p.add_argument("--profile", action="store_true",
                    help="sample the registrations service with py-spy during the catch-up (into the record)")
     p.add_argument("--no-record", action="store_true", help=f"do not append the figures to {DOC.relative_to(ROOT)}")

@@ -144,7 +144,7 @@ def demo(
     say(f"   converged in {took:.1f} s after publishing")
 
     async def read() -> tuple[list[dict], list[dict], list[dict]]:
-        conn = await connect(settings)
+        conn = await connect(settings, server_settings=queries.READER_SERVER_SETTINGS)
         try:
             kec = await queries.report(conn, settings.db_schema, DEMO_REGION, "kecamatan")
             kab = await queries.report(conn, settings.db_schema, DEMO_REGION, "kabupaten")

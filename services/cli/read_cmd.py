@@ -83,8 +83,9 @@ def _cell(value: Any) -> Any:
 
 async def _connect(settings):
     from services.common.db import connect
+    from services.projection.queries import READER_SERVER_SETTINGS
 
-    return await connect(settings)
+    return await connect(settings, server_settings=READER_SERVER_SETTINGS)
 
 
 @app.command("report")

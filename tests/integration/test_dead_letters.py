@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-
 import pytest
 
 from services.common.deadletter import read_dead_letters, republish
 from services.common.topics import ensure_topics
 from services.projection.consumer import ProjectionConsumer
 from tests.eventsets import event_set
+from tests.support.records import Record
 from tests.support.kafka import read_all
 from tests.support.services import dphp, dphp_json
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes
-    value: bytes
 
 
 async def test_dead_letters_are_listed_with_reasons_and_retried_unchanged(settings):

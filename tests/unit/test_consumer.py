@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 
 import asyncpg
 import pytest
@@ -15,17 +14,9 @@ import pytest
 from services.common.settings import Settings
 from services.projection.consumer import ProjectionConsumer
 from tests.eventsets import event_set
+from tests.support.records import Record
 
 pytestmark = pytest.mark.unit
-
-
-@dataclass
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes
-    value: bytes
 
 
 class FakeStore:

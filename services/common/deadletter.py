@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from schemas.events import CONTENT_TYPE
 from schemas.parsing import mask_nik
 from services.common.settings import Settings
-from services.common.topics import admin_client
+from services.common.topics import partitions_of
 
 HEADER = "dphp."
 _NIK = re.compile(r"^\d{16}$")
@@ -65,14 +65,8 @@ def _int(value: str | None) -> int | None:
 
 async def read_dead_letters(settings: Settings, keep: Callable[[DeadLetter], bool] = lambda d: True) -> list[DeadLetter]:
     """Every record of the dead-letter topic up to its current end (no consumer group)."""
-    admin = admin_client(settings)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([settings.topic_dead_letter])
-    finally:
-        await admin.close()
-    ids = sorted(p["partition"] for p in described.get("partitions", []))
-    if described.get("error_code") or not ids:  # no such topic yet: no dead letters
+    ids = (await partitions_of(settings, [settings.topic_dead_letter]))[settings.topic_dead_letter]
+    if not ids:  # no such topic yet: no dead letters
         return []
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
                                 group_id=None, request_timeout_ms=15000, **settings.kafka_security_kwargs())

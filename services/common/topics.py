@@ -70,6 +70,19 @@ async def delete_topics(settings: Settings, names: list[str]) -> None:
         await admin.close()
 
 
+async def partitions_of(settings: Settings, topics: list[str]) -> dict[str, list[int]]:
+    """The partition ids of each topic; a topic that does not exist has none."""
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    found = {d["topic"]: sorted(p["partition"] for p in d.get("partitions", []))
+             for d in described if not d.get("error_code")}
+    return {t: found.get(t, []) for t in topics}
+
+
 def main() -> None:
     """`python -m services.common.topics`: create the contract's topics (docker-compose)."""
     import asyncio
@@ -80,3 +93,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+

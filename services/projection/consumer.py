@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalOperation, KafkaError
 
 from schemas import regions
 from schemas.events import TYPE_MEETING_HELD, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED
@@ -122,6 +122,11 @@ class _Lane:
                 result = await action(store)
                 self.health.ok()
                 return result
+            except st.ProjectionSwitched:
+                # `dphp replay` put a rebuilt projection in place: continue on it. Its positions
+                # are at or past this service's, and applying an event again changes nothing.
+                log.warning("the projection was replaced by a rebuilt one (dphp replay); continuing on it")
+                self.drop_connection()
             except TRANSIENT_DB_ERRORS as exc:
                 if not isinstance(exc, (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)):
                     self.drop_connection()
@@ -147,8 +152,10 @@ class ProjectionConsumer:
     positions of its partitions: PostgreSQL works on one batch with several cores.
     """
 
-    def __init__(self, settings: Settings, service: str) -> None:
+    def __init__(self, settings: Settings, service: str, dead_letter: bool = True) -> None:
         self.settings = settings
+        # False for a rebuild (`dphp replay`): the services dead-lettered invalid events already.
+        self.dead_letter = dead_letter
         self.kind = KINDS[service]
         self.topic = self.kind.topic(settings)
         self.group_id = settings.group_id(service)
@@ -172,6 +179,8 @@ class ProjectionConsumer:
         regions.load()  # the region tree for validation (~0.3 s): now, not while the first batch waits
         await self._migrate()
         await self._lanes[0].store_ready()
+        if not self.dead_letter:
+            return
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka_bootstrap, enable_idempotence=True, acks="all",
             **self.settings.kafka_security_kwargs(),
@@ -368,6 +377,9 @@ class ProjectionConsumer:
             await lane.with_db(lambda store: getattr(store, self.kind.apply)([], self.group_id, positions))
 
     async def _dead_letter(self, bad: list[tuple[Any, InvalidEvent]]) -> None:
+        if not self.dead_letter:
+            self.dead_lettered += len(bad)  # counted, not sent again
+            return
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
         delay = 0.5
         while True:
@@ -406,5 +418,7 @@ class ProjectionConsumer:
             return
         try:
             await self.consumer.commit(offsets)
+        except IllegalOperation:  # a consumer without a group (dphp replay): nothing to advise
+            return
         except KafkaError as exc:
             log.debug("advisory commit skipped: %s", exc)

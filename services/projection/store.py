@@ -143,7 +143,9 @@ class ProjectionStore:
                 )
         await self.conn.execute(
             f"""INSERT INTO {self.s}.projection_config (voting_day, tps_capacity) VALUES ($1, $2)
-                ON CONFLICT (singleton) DO UPDATE SET voting_day = $1, tps_capacity = $2""",
+                ON CONFLICT (singleton) DO UPDATE SET voting_day = $1, tps_capacity = $2
+                WHERE ({self.s}.projection_config.voting_day, {self.s}.projection_config.tps_capacity)
+                      IS DISTINCT FROM ($1, $2)""",
             voting_day, tps_capacity,
         )
         self.generation = await self.conn.fetchval(f"SELECT generation FROM {self.s}.projection_config")
@@ -266,7 +268,9 @@ def _statements(s: str) -> dict[str, str]:
             ON CONFLICT (desa_code, tps_number) DO UPDATE SET loksus_since = excluded.loksus_since
             WHERE excluded.loksus_since < {s}.tps_loksus.loksus_since"""  # noqa: E731
     return {
-        "generation": f"SELECT generation FROM {s}.projection_config FOR SHARE",
+        # The weakest row lock: compatible with other batches and with ensure_config's
+        # update; `dphp replay` takes FOR UPDATE, which waits for it and blocks it.
+        "generation": f"SELECT generation FROM {s}.projection_config FOR KEY SHARE",
         # History: every distinct event, for as-of recaps (see _add_history).
         "history_registration": f"""
             INSERT INTO {s}.voter_event ({history_cols})

@@ -11,9 +11,13 @@ from services.common.db import DatabaseUnreachable
 from services.devstack.process import StackError
 
 
+class OperatorError(Exception):
+    """An expected failure of an operation; its message is the one line the operator sees."""
+
+
 def describe_expected(exc: BaseException) -> str | None:
     match exc:
-        case StackError() | DatabaseUnreachable():
+        case StackError() | DatabaseUnreachable() | OperatorError():
             return str(exc)
         case KafkaConnectionError():
             return f"cannot reach the Kafka broker: {exc} (is it running? `dphp dev up`)"

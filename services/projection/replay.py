@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.common.db import connect, migrate
+from services.common.errors import OperatorError
 from services.common.settings import Settings
 from services.common.topics import partitions_of
 from services.projection.consumer import KINDS, ProjectionConsumer
@@ -50,11 +51,24 @@ async def replay(settings: Settings, keep_old: bool = True,
     started = time.perf_counter()
     live = settings.db_schema
     target = f"{live}_rebuild"
-    conn = await connect(settings)
+    # One replay of a projection at a time: held on its own connection until the end.
+    guard = await connect(settings)
     try:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {target} CASCADE")  # a replay cut short before
+        if not await guard.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"dphp-replay:{live}"):
+            raise OperatorError(f"another dphp replay of the projection {live} is running")
+        await guard.execute(f"DROP SCHEMA IF EXISTS {target} CASCADE")  # a replay cut short before
+        return await _replay(settings, live, target, keep_old, progress, started)
     finally:
-        await conn.close()
+        await guard.close()  # releases the lock
+
+
+async def _replay(settings: Settings, live: str, target: str, keep_old: bool,
+                  progress: Callable[[int, int], None] | None, started: float) -> ReplayResult:
+    topics = [kind.topic(settings) for kind in KINDS.values()]
+    partitions = await partitions_of(settings, topics)
+    missing = [t for t, ids in partitions.items() if not ids]
+    if missing:
+        raise OperatorError(f"topic(s) not found on the broker: {', '.join(missing)} (`dphp dev up` creates them)")
     rebuild = _with_schema(settings, target)
     await migrate(rebuild)
     await migrate(settings)  # the live schema exists and is current (it gets a new generation)
@@ -66,10 +80,6 @@ async def replay(settings: Settings, keep_old: bool = True,
                                 max_partition_fetch_bytes=2 * 1024 * 1024, **settings.kafka_security_kwargs())
     await consumer.start()
     try:
-        partitions = await partitions_of(settings, list(projections))
-        missing = [t for t, ids in partitions.items() if not ids]
-        if missing:
-            raise RuntimeError(f"topic(s) not found on the broker: {', '.join(missing)}")
         tps = [TopicPartition(t, p) for t, ids in partitions.items() for p in ids]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)

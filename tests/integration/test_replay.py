@@ -8,6 +8,7 @@ import asyncpg
 import pytest
 
 from services.common.deadletter import read_dead_letters
+from services.common.errors import OperatorError
 from services.common.topics import ensure_topics
 from services.projection.replay import replay
 from tests.conftest import unique_settings
@@ -72,3 +73,18 @@ async def test_replay_command_line(settings):
     assert done.returncode == 0, done.stderr
     assert '"replaced": null' in done.stdout
     assert dphp(settings, "replay", "--help").returncode == 0
+
+
+async def test_replay_refuses_clearly_without_topics_or_beside_another_replay(settings):
+    missing = dphp(settings, "replay")
+    assert missing.returncode == 1
+    assert "not found on the broker" in missing.stderr and missing.stderr.strip().count("\n") == 0, missing.stderr
+
+    await ensure_topics(settings)
+    conn = await asyncpg.connect(settings.database_url)
+    try:  # as if another replay of this projection held its lock
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"dphp-replay:{settings.db_schema}")
+        with pytest.raises(OperatorError, match="another dphp replay"):
+            await replay(settings)
+    finally:
+        await conn.close()

@@ -97,8 +97,13 @@ async def _replay(settings: Settings, live: str, target: str, keep_old: bool,
             for tp, records in batch.items():
                 by_topic.setdefault(tp.topic, []).extend(records)
             for topic, records in by_topic.items():
-                await projections[topic].handle(records)
+                # Under way when it returns: the next batch is validated while this one is stored.
+                await projections[topic].submit(records)
             return sum(len(r) for r in by_topic.values())
+
+        async def flush() -> None:
+            for p in projections.values():
+                await p.flush()
 
         async def behind_start() -> bool:
             for tp in tps:
@@ -111,6 +116,7 @@ async def _replay(settings: Settings, live: str, target: str, keep_old: bool,
             done += await step(1000)
             if progress is not None:
                 progress(min(done, total), total)
+        await flush()
 
         # 2. Switch over.
         replaced = f"{live}_replaced_{dt.datetime.now(dt.timezone.utc):%Y%m%d%H%M%S}"
@@ -128,6 +134,7 @@ async def _replay(settings: Settings, live: str, target: str, keep_old: bool,
                     if behind == 0:
                         break
                     done += await step(200)  # the live services were ahead: catch up with them
+                    await flush()
                 new_generation = (generation or 0) + 1
                 await conn.execute(f"UPDATE {live}.projection_config SET generation = $1", new_generation)
                 await conn.execute(f"UPDATE {target}.projection_config SET generation = $1", new_generation)

@@ -211,9 +211,6 @@ class ProjectionConsumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    def _lane_of(self, partition: int) -> _Lane:
-        return self._lanes[partition % len(self._lanes)]
-
     # rebalancing -----------------------------------------------------------------------
     def listener(self) -> ConsumerRebalanceListener:
         outer = self

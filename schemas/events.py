@@ -376,8 +376,16 @@ class _Envelope(BaseModel):
         raise NotImplementedError
 
     def rule_violation(self) -> PydanticCustomError | None:
-        """The cross-field contract rule the event breaks, or None (checked by each event model)."""
+        """The cross-field contract rule the event breaks, or None (each event model says which)."""
         raise NotImplementedError
+
+    @model_validator(mode="after")
+    def _rules(self) -> _Envelope:
+        # Validating a model directly raises the rule's error; parse_event checks it itself.
+        error = self.rule_violation()
+        if error is not None:
+            raise error
+        return self
 
 
 class VoterRegistered(_Envelope):
@@ -397,13 +405,6 @@ class VoterRegistered(_Envelope):
             return PydanticCustomError("birth_date_after_time", "data.birth_date is after the date of the event's time")
         return None
 
-    @model_validator(mode="after")
-    def _rules(self) -> VoterRegistered:
-        error = self.rule_violation()
-        if error is not None:
-            raise error
-        return self
-
     @property
     def key(self) -> bytes:
         return self.data.nik.encode()
@@ -421,13 +422,6 @@ class VoterMoved(_Envelope):
             return PydanticCustomError("subject_mismatch", "subject must equal data.nik")
         return None
 
-    @model_validator(mode="after")
-    def _rules(self) -> VoterMoved:
-        error = self.rule_violation()
-        if error is not None:
-            raise error
-        return self
-
     @property
     def key(self) -> bytes:
         return self.data.nik.encode()
@@ -444,13 +438,6 @@ class MeetingHeld(_Envelope):
         if self.__dict__["subject"] != self.__dict__["data"].__dict__["meeting_id"]:
             return PydanticCustomError("subject_mismatch", "subject must equal data.meeting_id")
         return None
-
-    @model_validator(mode="after")
-    def _rules(self) -> MeetingHeld:
-        error = self.rule_violation()
-        if error is not None:
-            raise error
-        return self
 
     @property
     def key(self) -> bytes:

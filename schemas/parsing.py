@@ -77,6 +77,7 @@ from schemas.events import (
     MeetingHeld,
     VoterMoved,
     VoterRegistered,
+    _Envelope,
 )
 
 AnyEvent = VoterRegistered | VoterMoved | MeetingHeld
@@ -120,13 +121,14 @@ _ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(
 
 
 def _model_without_rules(choice: Any, cls: type[AnyEvent]) -> Any:
-    """The model schema inside ``cls``'s ``_rules`` after-validator, or None if ``choice`` is not
+    """The model schema inside the ``_rules`` after-validator (of the envelope, which every event
+    model inherits), or None if ``choice`` is not
     shaped so (then nothing is taken out)."""
     if not isinstance(choice, dict) or choice.get("type") != "function-after":
         return None
     function = choice.get("function") or {}
     inner = choice.get("schema") or {}
-    if (function.get("function") is not cls.__dict__.get("_rules") or inner.get("type") != "model"
+    if (function.get("function") is not _Envelope.__dict__["_rules"] or inner.get("type") != "model"
             or inner.get("cls") is not cls or (choice.get("ref") and inner.get("ref"))):
         return None
     inner = dict(inner)

@@ -73,26 +73,21 @@ class TimedConnection:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
 
-    async def execute(self, query: str, *args, **kwargs):
+    async def _timed(self, name: str, call):
         t = time.perf_counter()
         try:
-            return await self._conn.execute(query, *args, **kwargs)
+            return await call
         finally:
-            self.seconds[self._names.get(query, "other SQL")] += time.perf_counter() - t
+            self.seconds[name] += time.perf_counter() - t
+
+    async def execute(self, query: str, *args, **kwargs):
+        return await self._timed(self._names.get(query, "other SQL"), self._conn.execute(query, *args, **kwargs))
 
     async def fetchval(self, query: str, *args, **kwargs):
-        t = time.perf_counter()
-        try:
-            return await self._conn.fetchval(query, *args, **kwargs)
-        finally:
-            self.seconds[self._names.get(query, "other SQL")] += time.perf_counter() - t
+        return await self._timed(self._names.get(query, "other SQL"), self._conn.fetchval(query, *args, **kwargs))
 
     async def copy_records_to_table(self, *args, **kwargs):
-        t = time.perf_counter()
-        try:
-            return await self._conn.copy_records_to_table(*args, **kwargs)
-        finally:
-            self.seconds["COPY into stage"] += time.perf_counter() - t
+        return await self._timed("COPY into stage", self._conn.copy_records_to_table(*args, **kwargs))
 
 
 @dataclass

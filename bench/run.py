@@ -76,12 +76,6 @@ def bench_settings(base: Settings, uid: str) -> Settings:
     return Settings(**values)
 
 
-def with_schema(s: Settings, schema: str) -> Settings:
-    values = s.model_dump()
-    values["db_schema"] = schema
-    return Settings(**values)
-
-
 @dataclass
 class ServiceFigures:
     service: str
@@ -374,8 +368,8 @@ async def run(args: argparse.Namespace, fig: Figures) -> None:
     base = Settings()
     uid = uuid.uuid4().hex[:10]
     s = bench_settings(base, uid)
-    sink_s = with_schema(s, f"{s.db_schema}_sink")
-    naive_s = with_schema(s, f"{s.db_schema}_naive")
+    sink_s = s.model_copy(update={"db_schema": f"{s.db_schema}_sink"})
+    naive_s = s.model_copy(update={"db_schema": f"{s.db_schema}_naive"})
     naive_topic, naive_group = f"bench{uid}.naive-registered", f"bench{uid}.naive"
     fig.batch_max_records, fig.batch_timeout_ms, fig.db_lanes = s.batch_max_records, s.batch_timeout_ms, s.db_lanes
     fig.registrations_instances = args.registrations_instances

@@ -41,10 +41,6 @@ class ReplayResult:
     replaced: str | None  # where the previous projection is kept (None: dropped)
 
 
-def _with_schema(settings: Settings, schema: str) -> Settings:
-    return Settings(**{**settings.model_dump(), "db_schema": schema})
-
-
 async def replay(settings: Settings, keep_old: bool = True,
                  progress: Callable[[int, int], None] | None = None) -> ReplayResult:
     """Rebuilds the projection of `settings.db_schema` from the topics and switches over."""
@@ -69,7 +65,7 @@ async def _replay(settings: Settings, live: str, target: str, keep_old: bool,
     missing = [t for t, ids in partitions.items() if not ids]
     if missing:
         raise OperatorError(f"topic(s) not found on the broker: {', '.join(missing)} (`dphp dev up` creates them)")
-    rebuild = _with_schema(settings, target)
+    rebuild = settings.model_copy(update={"db_schema": target})
     await migrate(rebuild)
     await migrate(settings)  # the live schema exists and is current (it gets a new generation)
 

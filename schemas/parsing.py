@@ -197,18 +197,106 @@ def parse_event(raw: bytes | bytearray | str, expected_type: str | None = None) 
         violation = event.rule_violation()
         if violation is not None:
             raise _rule_error(violation)
-    # Look for a backslash first: most events have none. ``92 in raw`` (the byte value of "\\") is
-    # a plain memchr; ``b"\\" in raw`` would first try the operand as an integer and pay for the
-    # TypeError, and the six-byte escape is slow to search for in a line full of digits.
-    if isinstance(raw, str):
-        if "\\" in raw and "\\u0000" in raw and _NUL_S.search(raw):
-            raise InvalidEvent(_NUL_REASON, ERROR_MALFORMED)
-    elif _BACKSLASH in raw and b"\\u0000" in raw and _NUL_B.search(raw):
+    if _has_nul(raw):
         raise InvalidEvent(_NUL_REASON, ERROR_MALFORMED)
     return event
 
 
 _NUL_REASON = "a string contains a NUL character (\\u0000)"
+
+
+# --- the same validation, giving plain dicts --------------------------------------------------------
+
+
+class _Unshaped(Exception):
+    """A core schema not shaped as ``_as_typed_dict`` expects."""
+
+
+def _as_typed_dict(schema: Any) -> Any:
+    """A copy of a core schema in which every model is a typed dict with the same fields, field
+    schemas, defaults, extra behaviour and config, and the events' ``_rules`` after-validators are
+    left out (``parse_event_fields`` checks the rules). Raises ``_Unshaped``."""
+    if isinstance(schema, list):
+        return [_as_typed_dict(x) for x in schema]
+    if not isinstance(schema, dict):
+        return schema
+    kind = schema.get("type")
+    if kind == "function-after" and (schema.get("function") or {}).get("function") is _Envelope.__dict__["_rules"]:
+        inner = schema.get("schema") or {}
+        if inner.get("type") != "model" or (schema.get("ref") and inner.get("ref")):
+            raise _Unshaped("_rules")
+        return _as_typed_dict({**inner, "ref": schema["ref"]} if schema.get("ref") else inner)
+    if kind == "model":
+        fields_schema = schema.get("schema") or {}
+        if (fields_schema.get("type") != "model-fields" or fields_schema.get("computed_fields")
+                or schema.get("post_init") or schema.get("custom_init") or schema.get("root_model")):
+            raise _Unshaped(str(schema.get("cls")))
+        fields = {}
+        for name, field in fields_schema["fields"].items():
+            if field.get("validation_alias") is not None:
+                raise _Unshaped(name)
+            fields[name] = core_schema.typed_dict_field(_as_typed_dict(field["schema"]),
+                                                        required=field["schema"].get("type") != "default")
+        config = schema.get("config") or {}
+        return core_schema.typed_dict_schema(
+            fields,
+            extra_behavior=fields_schema.get("extra_behavior") or config.get("extra_fields_behavior"),
+            extras_schema=fields_schema.get("extras_schema"),
+            strict=fields_schema.get("strict", config.get("strict")),
+            ref=schema.get("ref"),
+            config=config,
+        )
+    return {k: _as_typed_dict(v) for k, v in schema.items()}
+
+
+def _fields_validator() -> Callable[..., Any] | None:
+    # The models' own schema, as typed dicts: the same checks, without building model instances.
+    try:
+        return SchemaValidator(_as_typed_dict(_ADAPTER.core_schema), _CORE_CONFIG).validate_json
+    except Exception:  # noqa: BLE001 - pragma: no cover - a pydantic that shapes schemas otherwise
+        return None
+
+
+_validate_fields_json = _fields_validator()
+
+
+def _fields_follow_rules(event: dict[str, Any]) -> bool:
+    # The cross-field rules of the models' ``rule_violation`` (``schemas.events``), on dicts.
+    data = event["data"]
+    t = event["type"]
+    if t == TYPE_MEETING_HELD:
+        return event["subject"] == data["meeting_id"]
+    if event["subject"] != data["nik"]:
+        return False
+    return t != TYPE_VOTER_REGISTERED or data["birth_date"] <= event["time"].date()
+
+
+def parse_event_fields(raw: bytes | bytearray | str, expected_type: str | None = None) -> dict[str, Any]:
+    """What ``parse_event`` validates and accepts, as plain dicts instead of models: the envelope's
+    attributes (extensions too), ``data`` and its nested objects as dicts under the models' field
+    names, dates and times as with the models. About a third cheaper than ``parse_event`` (no model
+    instances), for consumers that only read values. Raises ``parse_event``'s ``InvalidEvent``.
+    """
+    if _validate_fields_json is None:  # pragma: no cover - see _fields_validator
+        return parse_event(raw, expected_type).model_dump()
+    try:
+        event = _validate_fields_json(raw)
+    except ValidationError:
+        event = None
+    if (event is None or (expected_type is not None and event["type"] != expected_type)
+            or not _fields_follow_rules(event) or _has_nul(raw)):
+        # Rejected (rarely): the models say why, with parse_event's reason and class. They decide.
+        return parse_event(raw, expected_type).model_dump()
+    return event
+
+
+def _has_nul(raw: bytes | bytearray | str) -> bool:
+    # Look for a backslash first: most events have none. ``92 in raw`` (the byte value of "\\") is
+    # a plain memchr; ``b"\\" in raw`` would first try the operand as an integer and pay for the
+    # TypeError, and the six-byte escape is slow to search for in a line full of digits.
+    if isinstance(raw, str):
+        return "\\" in raw and "\\u0000" in raw and _NUL_S.search(raw) is not None
+    return _BACKSLASH in raw and b"\\u0000" in raw and _NUL_B.search(raw) is not None
 
 
 def _rule_error(error: PydanticCustomError) -> InvalidEvent:

@@ -8,7 +8,8 @@ import timeit
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from schemas.events import TYPE_MEETING_HELD, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED, VoterRegistered
 from schemas.parsing import (
@@ -26,6 +27,7 @@ from schemas.parsing import (
     event_to_csv_row,
     mask_nik,
     parse_event,
+    parse_event_fields,
     topic_kind,
 )
 from tests.conftest_schemas_helpers import events, meeting, moved, raw, registered, with_changes
@@ -396,3 +398,102 @@ def test_desa_codes_are_looked_up_in_json_and_python_mode():
         with pytest.raises(ValidationError) as info:
             Tps.model_validate({"desa_code": code, "number": 1, "kind": "reguler"})
         assert info.value.errors()[0]["type"] == "desa_code"
+
+
+# --- parse_event_fields accepts and rejects exactly as parse_event ------------------------------------------
+
+
+def _outcome(parse, data, expected_type):
+    try:
+        return "accepted", parse(data, expected_type)
+    except InvalidEvent as exc:
+        return "rejected", (exc.reason, exc.error_class)
+
+
+def _same_as_parse_event(data, expected_type=None):
+    fields = _outcome(parse_event_fields, data, expected_type)
+    model = _outcome(parse_event, data, expected_type)
+    if model[0] == "accepted":
+        model = ("accepted", model[1].model_dump())
+    assert fields == model
+    return fields[0]
+
+
+def _paths(doc, prefix=()):
+    for key, value in doc.items():
+        yield prefix + (key,)
+        if isinstance(value, dict):
+            yield from _paths(value, prefix + (key,))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    yield from _paths(item, prefix + (key, i))
+
+
+TRICKY_VALUES = [
+    None, True, False, 0, 1, -1, 7, 999, 1000, 1.0, 1.5, "", " ", "1", "true", "null", "L", "P", "B", "S", "x",
+    "reguler", "lokasi_khusus", "pindah_memilih", "desa", "kabupaten", "dphp", "3316015205900002",
+    "3316010101800001", "3316016902010001", "3316013002900001", "331601520590000", "33160152059000021",
+    "2024-07-02", "2030-01-01", "2024-02-30", "2024-07-02T10:15:00+07:00", "2024-07-02T10:15:00",
+    "2024-07-02 10:15:00Z", "33.16.01.2001", "33.16.01", "33.16", "33", "99.99.99.9999", "/kpu/33.16/coklit",
+    "a b", "application/json", "text/plain", "1.0", "2.0", TYPE_VOTER_REGISTERED, TYPE_VOTER_MOVED,
+    TYPE_MEETING_HELD, "id.go.kpu.dphp.voter-moved.v2", "a\u0000b", [], {}, [1], {"a": 1},
+]
+json_values = st.one_of(
+    st.sampled_from(TRICKY_VALUES), st.integers(-(2**40), 2**40), st.text(max_size=20),
+    st.lists(st.sampled_from(TRICKY_VALUES), max_size=2),
+)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events(), st.data())
+def test_parse_event_fields_accepts_and_rejects_as_parse_event(event, data):
+    doc = orjson.loads(event.model_dump_json())
+    for _ in range(data.draw(st.integers(0, 3))):
+        path = data.draw(st.sampled_from(sorted(_paths(doc), key=str)))
+        target = doc
+        for part in path[:-1]:
+            target = target[part]
+        action = data.draw(st.sampled_from(["replace", "delete", "add"]))
+        if action == "delete":
+            del target[path[-1]]
+        elif action == "replace":
+            target[path[-1]] = data.draw(json_values)
+        elif isinstance(target, dict):
+            target[data.draw(st.sampled_from(["x-extra", "unknown", "nik", "type", "data"]))] = data.draw(json_values)
+        if not isinstance(doc, dict) or not doc:
+            break
+    expected_type = data.draw(st.sampled_from([None, TYPE_VOTER_REGISTERED, TYPE_VOTER_MOVED, TYPE_MEETING_HELD]))
+    body = orjson.dumps(doc)
+    _same_as_parse_event(body, expected_type)
+    _same_as_parse_event(body.decode(), expected_type)
+
+
+@pytest.mark.parametrize("doc", [registered(), moved(), meeting()], ids=["registered", "moved", "meeting"])
+def test_parse_event_fields_agrees_on_every_single_change_of_an_example(doc):
+    outcomes = set()
+    for path in _paths(doc):
+        dotted = ".".join(str(p) for p in path)
+        if any(isinstance(p, int) for p in path):
+            continue
+        outcomes.add(_same_as_parse_event(raw(with_changes(doc, dotted, delete=True))))
+        for value in TRICKY_VALUES:
+            outcomes.add(_same_as_parse_event(raw(with_changes(doc, dotted, value)), doc["type"]))
+    assert outcomes == {"accepted", "rejected"}
+
+
+@pytest.mark.parametrize(("doc", "path", "value", "reason"), RULE_BREAKS)
+def test_parse_event_fields_breaks_the_same_rules(doc, path, value, reason):
+    assert _same_as_parse_event(raw(with_changes(doc, path, value))) == "rejected"
+    assert _same_as_parse_event(raw(doc)) == "accepted"
+    assert _same_as_parse_event(raw(doc), doc["type"]) == "accepted"
+
+
+def test_parse_event_fields_edge_inputs():
+    nul = raw(registered()).replace(b'"SITI AMINAH"', b'"SITI \\u0000AMINAH"')
+    escaped = raw(registered()).replace(b'"SITI AMINAH"', b'"SITI \\\\u0000AMINAH"')
+    for data in (nul, escaped, bytearray(nul), nul.decode(), b"\xff", b"[]", b"{}", b"", b"null",
+                 raw(with_changes(moved(), "data.from_tps", None)), raw(with_changes(meeting(), "data.declared", None))):
+        _same_as_parse_event(data)
+        _same_as_parse_event(data, TYPE_VOTER_MOVED)
+    assert _same_as_parse_event(escaped) == "accepted" and _same_as_parse_event(nul) == "rejected"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from schemas import regions
 from schemas.events import TYPE_VOTER_REGISTERED
-from schemas.parsing import parse_event
+from schemas.parsing import parse_event, parse_event_fields
 from services.sample.generator import write_sample
 
 REGION = "33.16"
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     if reg:
         from services.projection.store import registration_row
 
-        events = [parse_event(ln) for ln in reg]
+        events = [parse_event_fields(ln) for ln in reg]
         cutoff = dt.date(2024, 8, 11)
         b = float("inf")
         for _ in range(args.reps):

@@ -16,7 +16,7 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from schemas.events import CONTENT_TYPE, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED
-from schemas.parsing import parse_event
+from schemas.parsing import parse_event_fields
 from services.common.db import migrate
 from services.common.settings import Settings
 from services.projection import store as st
@@ -49,11 +49,11 @@ def parse_sample(path: Path, cutoff) -> Parsed:
             line = line.rstrip(b"\r\n")
             if not line:
                 continue
-            e = parse_event(line)
+            e = parse_event_fields(line)
             n += 1
-            if e.type == TYPE_VOTER_REGISTERED:
+            if e["type"] == TYPE_VOTER_REGISTERED:
                 reg(st.registration_row(e, cutoff))
-            elif e.type == TYPE_VOTER_MOVED:
+            elif e["type"] == TYPE_VOTER_MOVED:
                 mov(st.movement_row(e))
             else:
                 meet(st.meeting_row(e))
@@ -251,7 +251,7 @@ async def naive(settings: Settings, topic: str, group_id: str, lines: list[bytes
         rec = message.raw_message
         if state["first"] is None:
             state["first"] = time.perf_counter()
-        event = parse_event(rec.value, TYPE_VOTER_REGISTERED)
+        event = parse_event_fields(rec.value, TYPE_VOTER_REGISTERED)
         await store.apply_registrations([st.registration_row(event, cutoff)], group_id,
                                         [(rec.topic, rec.partition, rec.offset + 1)])
         state["n"] += 1

@@ -21,7 +21,7 @@ from aiokafka.errors import IllegalOperation, KafkaError
 
 from schemas import regions
 from schemas.events import TYPE_MEETING_HELD, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED
-from schemas.parsing import InvalidEvent, parse_event
+from schemas.parsing import InvalidEvent, parse_event_fields
 from services.common.db import migrate
 from services.common.settings import Settings
 from services.projection import store as st
@@ -292,7 +292,7 @@ class ProjectionConsumer:
             if i % 500 == 499 and self._inflight:
                 await asyncio.sleep(0)  # let the batch in flight send its next statement
             try:
-                good.append((rec, to_row(parse_event(rec.value, event_type), cutoff)))
+                good.append((rec, to_row(parse_event_fields(rec.value, event_type), cutoff)))
             except InvalidEvent as exc:
                 bad.append((rec, exc))
         for rec in records:  # offsets ascend within a partition

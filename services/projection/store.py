@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import asyncpg
 import orjson
 
-from schemas.events import MeetingHeld, VoterMoved, VoterRegistered
 
 REG_COLUMNS = (
     "event_id", "nik", "event_time", "nkk", "name", "birth_place", "birth_date", "sex",
@@ -49,32 +49,38 @@ def eligible_cutoff(voting_day: dt.date) -> dt.date:
         return voting_day.replace(year=voting_day.year - 17, day=28)
 
 
-def registration_row(e: VoterRegistered, cutoff: dt.date) -> tuple:
-    d = e.data
+# Rows from events as ``schemas.parsing.parse_event_fields`` gives them (plain dicts; a model's
+# ``model_dump()`` is the same).
+
+def registration_row(e: dict[str, Any], cutoff: dt.date) -> tuple:
+    d = e["data"]
+    a = d["address"]
+    tps = d["tps"]
+    birth_date, marital_status = d["birth_date"], d["marital_status"]
     return (
-        e.id, d.nik, e.time, d.nkk, d.name, d.birth_place, d.birth_date, d.sex, d.marital_status,
-        d.disability, d.ktp_el, d.address.street, d.address.rt, d.address.rw, d.new_voter,
-        d.birth_date <= cutoff or d.marital_status != "B",
-        d.tps.desa_code, d.tps.number, d.tps.kind == "lokasi_khusus",
+        e["id"], d["nik"], e["time"], d["nkk"], d["name"], d["birth_place"], birth_date, d["sex"], marital_status,
+        d["disability"], d["ktp_el"], a["street"], a["rt"], a["rw"], d["new_voter"],
+        birth_date <= cutoff or marital_status != "B",
+        tps["desa_code"], tps["number"], tps["kind"] == "lokasi_khusus",
     )
 
 
-def movement_row(e: VoterMoved) -> tuple:
-    d = e.data
-    f = d.from_tps
+def movement_row(e: dict[str, Any]) -> tuple:
+    d = e["data"]
+    to, f = d["to_tps"], d["from_tps"]
     return (
-        e.id, d.nik, e.time, d.to_tps.desa_code, d.to_tps.number, d.to_tps.kind == "lokasi_khusus",
-        f.desa_code if f else None, f.number if f else None, d.reason,
+        e["id"], d["nik"], e["time"], to["desa_code"], to["number"], to["kind"] == "lokasi_khusus",
+        f["desa_code"] if f else None, f["number"] if f else None, d["reason"],
     )
 
 
-def meeting_row(e: MeetingHeld) -> tuple:
-    d = e.data
+def meeting_row(e: dict[str, Any]) -> tuple:
+    d = e["data"]
     return (
-        d.meeting_id, e.time, e.id, d.level, d.region_code, d.stage, d.held_at, d.data_cutoff, d.venue,
-        orjson.dumps([a.model_dump() for a in d.attendees]).decode(),
-        orjson.dumps(d.declared.model_dump()).decode() if d.declared else None,
-        d.notes,
+        d["meeting_id"], e["time"], e["id"], d["level"], d["region_code"], d["stage"], d["held_at"],
+        d["data_cutoff"], d["venue"], orjson.dumps(d["attendees"]).decode(),
+        orjson.dumps(d["declared"]).decode() if d["declared"] is not None else None,
+        d["notes"],
     )
 
 

@@ -21,9 +21,9 @@ pytestmark = pytest.mark.integration
 async def apply_all(store: st.ProjectionStore, events, batch: int, cutoff) -> None:
     for i in range(0, len(events), batch):
         chunk = events[i:i + batch]
-        regs = [st.registration_row(e, cutoff) for e in chunk if isinstance(e, VoterRegistered)]
-        moves = [st.movement_row(e) for e in chunk if isinstance(e, VoterMoved)]
-        meetings = [st.meeting_row(e) for e in chunk if isinstance(e, MeetingHeld)]
+        regs = [st.registration_row(e.model_dump(), cutoff) for e in chunk if isinstance(e, VoterRegistered)]
+        moves = [st.movement_row(e.model_dump()) for e in chunk if isinstance(e, VoterMoved)]
+        meetings = [st.meeting_row(e.model_dump()) for e in chunk if isinstance(e, MeetingHeld)]
         await store.apply_registrations(regs, "g.reg", [("t", 0, i + len(chunk))])
         await store.apply_movements(moves, "g.mov", [("t", 0, i + len(chunk))])
         await store.apply_meetings(meetings, "g.meet", [("t", 0, i + len(chunk))])
@@ -102,9 +102,9 @@ async def test_a_voter_inserted_meanwhile_by_another_service_is_merged_not_overw
     await other.prepare()
     try:
         async with other_conn.transaction():  # held open: its voter row is not yet visible
-            await other.apply_movements([st.movement_row(move)], "g.mov", [("t", 0, 1)])
+            await other.apply_movements([st.movement_row(move.model_dump())], "g.mov", [("t", 0, 1)])
             applying = asyncio.create_task(
-                store.apply_registrations([st.registration_row(e, cutoff) for e in regs], "g.reg", [("t", 0, 1)]))
+                store.apply_registrations([st.registration_row(e.model_dump(), cutoff) for e in regs], "g.reg", [("t", 0, 1)]))
             await asyncio.sleep(0.5)
             assert not applying.done()  # waits for the other transaction's voter row
         await asyncio.wait_for(applying, 10)

@@ -49,10 +49,12 @@ class Settings(BaseSettings):
     db_schema: str = Field("dphp", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
 
     # Batching of the projection services
-    batch_max_records: int = Field(20000, ge=1)
+    batch_max_records: int = Field(10000, ge=1)
     batch_timeout_ms: int = Field(200, ge=1)
     # Connections a service applies each batch with, its partitions spread over them.
     db_lanes: int = Field(2, ge=1, le=16)
+    # Batches a service may have being stored while it validates the next one.
+    batches_in_flight: int = Field(2, ge=1, le=8)
 
     # Local stack (dphp dev up): state, logs and PID files; jar cache
     state_dir: Path = Path(".dphp")

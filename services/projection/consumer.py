@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,10 @@ KINDS = {
     "meetings": Kind("meetings", TYPE_MEETING_HELD, lambda s: s.topic_meetings,
                      lambda e, cutoff: st.meeting_row(e), "apply_meetings"),
 }
+
+
+class _EarlierBatchFailed(Exception):
+    """A lane's part of a batch was not stored because the lane's part of the batch before failed."""
 
 
 class _Health:
@@ -169,8 +174,11 @@ class ProjectionConsumer:
         self._migrated = False
         self._next: dict[tuple[str, int], int] = {}  # next offset to apply, per partition
         self._sought: dict[tuple[str, int], int] = {}
-        # The batch being stored (see `submit`): a task per lane, and the partitions it advances.
-        self._inflight: list[tuple[asyncio.Task, tuple[tuple[str, int], ...]]] = []
+        # The batches being stored, oldest first (see `submit`): each a task per lane, with the
+        # partitions it advances. A lane's task waits for the lane's task of the batch before.
+        self._inflight: deque[list[tuple[asyncio.Task, tuple[tuple[str, int], ...]]]] = deque()
+        self._lane_tail: list[asyncio.Task | None] = [None] * len(self._lanes)
+        self.batches_in_flight = settings.batches_in_flight
         self.applied = 0
         self.dead_lettered = 0
 
@@ -276,30 +284,38 @@ class ProjectionConsumer:
         await self.flush()
 
     async def submit(self, records: Sequence[Any]) -> None:
-        """`handle` without waiting for the database: returns once the batch's transaction is under
-        way, so that the service fetches and validates the next batch meanwhile (the services'
-        wiring uses this). One batch is in flight at most; batches are stored one at a time, in
-        order, each lane's part with its partitions' positions in its transaction, as with
-        `handle`; `flush` waits."""
+        """`handle` without waiting for the database: returns once the batch is queued for storing,
+        so that the service fetches and validates the next batches meanwhile (the services' wiring
+        uses this). At most `settings.batches_in_flight` batches are being stored; they are stored
+        in order, each lane's part with its partitions' positions in its own transaction, as with
+        `handle`; `flush` waits for all of them."""
         records = await self._in_order(records)
         if not records:
             return
-        good: list[tuple[Any, tuple]] = []
+        lanes = len(self._lanes)
+        # Per lane: the rows to store and their records (for isolating an event the database rejects).
+        lane_rows: list[list[tuple]] = [[] for _ in range(lanes)]
+        lane_recs: list[list[Any]] = [[] for _ in range(lanes)]
         bad: list[tuple[Any, InvalidEvent]] = []
         next_offsets: dict[tuple[str, int], int] = {}
         event_type, to_row, cutoff = self.kind.event_type, self.kind.to_row, self.cutoff
         for i, rec in enumerate(records):
             if i % 500 == 499 and self._inflight:
-                await asyncio.sleep(0)  # let the batch in flight send its next statement
+                await asyncio.sleep(0)  # let the batches in flight send their next statements
             try:
-                good.append((rec, to_row(parse_event_fields(rec.value, event_type), cutoff)))
+                row = to_row(parse_event_fields(rec.value, event_type), cutoff)
             except InvalidEvent as exc:
                 bad.append((rec, exc))
+                continue
+            lane = rec.partition % lanes
+            lane_rows[lane].append(row)
+            lane_recs[lane].append(rec)
         for rec in records:  # offsets ascend within a partition
             next_offsets[(rec.topic, rec.partition)] = rec.offset + 1
-        if await self._settle() is not None:
-            # The batch before failed (logged): this one continues it, so it is not applied
-            # either; the next batch reads both again from the stored positions (a seek).
+        if await self._settle(keep=self.batches_in_flight - 1) is not None:
+            # A batch before failed (logged): this one continues it, so it is not applied
+            # either; the next batch reads them again from the stored positions (a seek).
+            await self._settle()
             for tp in next_offsets:
                 self._next.pop(tp, None)
             return
@@ -308,53 +324,57 @@ class ProjectionConsumer:
         for tp, o in next_offsets.items():
             self._next[tp] = o  # the next batch continues after this one
         # Each lane stores its partitions' events and positions; a partition is always in the same lane.
-        lanes = len(self._lanes)
-        lane_good: dict[int, list[tuple[Any, tuple]]] = {}
         lane_offsets: dict[int, dict[tuple[str, int], int]] = {}
-        for item in good:
-            lane_good.setdefault(item[0].partition % lanes, []).append(item)
         for tp, o in next_offsets.items():
             lane_offsets.setdefault(tp[1] % lanes, {})[tp] = o
-        self._inflight = [
-            (asyncio.create_task(self._store_batch(self._lanes[i], lane_good.get(i, []),
-                                                   [(t, p, o) for (t, p), o in offsets.items()], offsets)),
-             tuple(offsets))
-            for i, offsets in sorted(lane_offsets.items())
-        ]
+        batch = []
+        for i, offsets in sorted(lane_offsets.items()):
+            task = asyncio.create_task(self._store_batch(
+                self._lanes[i], lane_rows[i], lane_recs[i], [(t, p, o) for (t, p), o in offsets.items()],
+                offsets, after=self._lane_tail[i]))
+            self._lane_tail[i] = task
+            batch.append((task, tuple(offsets)))
+        self._inflight.append(batch)
 
     async def flush(self) -> None:
-        """Waits until the batch in flight is stored; raises its error if it failed."""
+        """Waits until the batches in flight are stored; raises the first error if one failed."""
         error = await self._settle()
         if error is not None:
             raise error
 
-    async def _settle(self) -> BaseException | None:
-        """Waits for the batch in flight; returns its error, if any (its partitions are then read
-        again from the stored positions, as if it had not been handled)."""
-        inflight, self._inflight = self._inflight, []
+    async def _settle(self, keep: int = 0) -> BaseException | None:
+        """Waits for the oldest batches in flight until `keep` remain; returns the first error, if
+        any (its partitions are then read again from the stored positions, as if not handled)."""
         error: BaseException | None = None
-        for task, partitions in inflight:
-            try:
-                await task
-            except Exception as exc:  # noqa: BLE001 - logged by the task, returned to the caller
-                for tp in partitions:
-                    self._next.pop(tp, None)
-                error = error or exc
+        while len(self._inflight) > keep:
+            for task, partitions in self._inflight.popleft():
+                try:
+                    await task
+                except Exception as exc:  # noqa: BLE001 - logged by the task, returned to the caller
+                    for tp in partitions:
+                        self._next.pop(tp, None)
+                    error = error or exc
+        if not self._inflight:
+            self._lane_tail = [None] * len(self._lanes)
         return error
 
-    async def _store_batch(self, lane: _Lane, good: list[tuple[Any, tuple]], positions: list[st.Position],
-                           next_offsets: dict[tuple[str, int], int]) -> None:
+    async def _store_batch(self, lane: _Lane, rows: list[tuple], recs: list[Any], positions: list[st.Position],
+                           next_offsets: dict[tuple[str, int], int], after: asyncio.Task | None) -> None:
+        if after is not None:
+            try:
+                await after  # the lane's part of the batch before: stored first, on the same connection
+            except Exception:  # noqa: BLE001 - logged by that task
+                raise _EarlierBatchFailed() from None
         try:
-            await self._apply(lane, good, positions)
+            await self._apply(lane, rows, recs, positions)
         except Exception:
             log.exception("a batch of %d events was not stored; it will be read again from the stored positions",
-                          len(good))
+                          len(rows))
             raise
-        self.applied += len(good)
+        self.applied += len(rows)
         await self._advisory_commit(next_offsets)
 
-    async def _apply(self, lane: _Lane, good: list[tuple[Any, tuple]], positions: list[st.Position]) -> None:
-        rows = [row for _, row in good]
+    async def _apply(self, lane: _Lane, rows: list[tuple], recs: list[Any], positions: list[st.Position]) -> None:
         try:
             await lane.with_db(lambda store: getattr(store, self.kind.apply)(rows, self.group_id, positions))
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, asyncpg.ProgramLimitExceededError) as exc:
@@ -362,7 +382,7 @@ class ProjectionConsumer:
             # dead-letter it and store the positions. Re-applying is harmless (set semantics).
             log.error("batch of %d rejected by the database (%s); isolating the event(s)", len(rows), type(exc).__name__)
             rejected = []
-            for rec, row in good:
+            for rec, row in zip(recs, rows):
                 try:
                     await lane.with_db(lambda store: getattr(store, self.kind.apply)([row], self.group_id, []))
                 except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError,

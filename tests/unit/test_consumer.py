@@ -102,3 +102,65 @@ async def test_a_batch_is_spread_over_the_lanes_by_partition_each_with_its_posit
     for n, store in enumerate(stores):
         assert {p for _, p, _ in store.positions_stored} == {p for p in range(4) if p % 2 == n}
         assert len(store.applied) == sum(1 for r in records if r.partition % 2 == n)
+
+
+class GatedStore(FakeStore):
+    """Applies a batch once let through; raises `error` for the batch whose first event id is `fails`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.fails: str | None = None
+        self.started: list[str] = []
+
+    async def apply_registrations(self, rows, group_id, positions):
+        self.started.append(rows[0][0])
+        await self.gate.wait()
+        if rows[0][0] == self.fails:
+            self.fails = None  # once
+            raise RuntimeError("the database went away")
+        await super().apply_registrations(rows, group_id, positions)
+
+
+def gated_consumer() -> tuple[ProjectionConsumer, GatedStore, list[bytes]]:
+    c, _, _ = consumer()
+    store = GatedStore()
+    for lane in c._lanes:
+        lane._store = store
+    values = registrations(60)[:30]
+    assert len(values) == 30
+    return c, store, values
+
+
+async def test_batches_are_stored_in_order_while_the_next_ones_are_validated():
+    c, store, values = gated_consumer()
+    assert c.batches_in_flight == 2  # the default
+    batches = [[Record(c.topic, 0, i, b"k", values[i]) for i in range(k, k + 10)] for k in (0, 10, 20)]
+    await c.submit(batches[0])
+    await asyncio.wait_for(c.submit(batches[1]), 2)  # returns although the first batch is not stored
+    await asyncio.sleep(0.05)
+    assert store.applied == [] and len(store.started) == 1  # the second waits for the first, on its lane
+    third = asyncio.create_task(c.submit(batches[2]))
+    await asyncio.sleep(0.05)
+    assert not third.done()  # two batches in flight at most
+    store.gate.set()
+    await third
+    await c.flush()
+    assert [row[0] for row in store.applied] == [json.loads(v)["id"] for v in values]
+    assert store.positions_stored[-1] == (c.topic, 0, 30)
+
+
+async def test_when_a_batch_in_flight_fails_the_next_one_is_not_stored_and_both_are_read_again():
+    c, store, values = gated_consumer()
+    first = [Record(c.topic, 0, i, b"k", values[i]) for i in range(10)]
+    second = [Record(c.topic, 0, i, b"k", values[i]) for i in range(10, 20)]
+    store.fails = json.loads(values[0])["id"]
+    await c.submit(first)
+    await c.submit(second)
+    store.gate.set()
+    with pytest.raises(RuntimeError):
+        await c.flush()
+    assert store.applied == [] and len(store.started) == 1  # the second never started
+    assert (c.topic, 0) not in c._next  # read again from the stored position
+    await c.handle(first + second)  # the redelivery after the seek back
+    assert [row[0] for row in store.applied] == [json.loads(v)["id"] for v in values[:20]]

@@ -61,10 +61,6 @@ async def main_async(args: argparse.Namespace) -> None:
                 from bench.profile import markdown, summarize
 
                 print(markdown(summarize(spy.out, top=25), "registrations"), flush=True)
-            for p in procs:
-                lines = [ln for ln in p.log.read_text().splitlines() if "TIMING" in ln] if p.log.exists() else []
-                if lines:
-                    print(p.name, lines[-1])
             await delete_groups(s, [s.group_id(svc) for svc in SERVICES])
             conn = await asyncpg.connect(s.database_url, timeout=10)
             try:

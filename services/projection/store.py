@@ -38,7 +38,9 @@ Position = tuple[str, int, int]  # topic, partition, next offset
 #: server may lose the last transactions, but each carries its positions with its rows, so
 #: both are lost together and the consumer reads those records again: no effect is lost.
 #: work_mem and temp_buffers: a batch's sorts and stage tables stay in memory.
-WRITER_SERVER_SETTINGS = {"synchronous_commit": "off", "work_mem": "64MB", "temp_buffers": "128MB"}
+#: standard_conforming_strings (the default) for the literals of the positions (`_literal`).
+WRITER_SERVER_SETTINGS = {"synchronous_commit": "off", "work_mem": "64MB", "temp_buffers": "128MB",
+                          "standard_conforming_strings": "on"}
 
 
 def eligible_cutoff(voting_day: dt.date) -> dt.date:
@@ -182,46 +184,49 @@ class ProjectionStore:
             await self._check_generation()
             if rows:
                 await self.conn.copy_records_to_table("stage_meeting", records=rows, columns=MEETING_COLUMNS)
-                await self.conn.execute(self._sql["meetings"])
-            await self._store_positions(group_id, positions)
+                await self.conn.execute(self._sql["meetings"] + self._positions_statement(group_id, sorted(positions)))
+            else:
+                await self._store_positions(group_id, positions)
 
     async def _apply_voter_events(
         self, kind: str, rows: Sequence[tuple], columns: tuple[str, ...], group_id: str,
         positions: Iterable[Position],
     ) -> None:
         sql = self._sql
-        positions = list(positions)
+        positions = sorted(positions)
         for attempt in range(1, self.RACE_ATTEMPTS + 1):
             try:
                 async with self.conn.transaction():
                     await self._check_generation()
-                    if rows:
-                        await self.conn.copy_records_to_table(f"stage_{kind}", records=rows, columns=columns)
-                        await self._add_history(kind)
-                        await self.conn.execute(sql[f"loksus_{kind}"])
-                        await self.conn.execute(sql[f"merge_{kind}"])
-                        await self.conn.execute(sql["update_voters"])
-                        await self.conn.execute(sql["insert_voters"])
-                        await self.conn.execute(sql["tally"])
-                    await self._store_positions(group_id, positions)
+                    if not rows:
+                        await self._store_positions(group_id, positions)
+                        return
+                    await self.conn.copy_records_to_table(f"stage_{kind}", records=rows, columns=columns)
+                    # The rest of the batch in one round trip (the simple query protocol runs the
+                    # statements in order and stops at the first error): while the service's event
+                    # loop validates the next batch, each round trip can wait for it.
+                    then = self._positions_statement(group_id, positions)
+                    try:
+                        await self.conn.execute(sql[f"apply_{kind}"] + then)
+                    except asyncpg.UniqueViolationError as exc:
+                        if exc.constraint_name != "voter_event_pkey":
+                            raise
+                        # An event seen before (a redelivery): its history insert failed on the
+                        # key. Most batches hold only new events, for which a plain insert is the
+                        # cheapest; this one's history is written again, skipping those events.
+                        await self.conn.execute("ROLLBACK TO SAVEPOINT history;" + sql[f"apply_{kind}_again"] + then)
                 return
             except asyncpg.UniqueViolationError as exc:
                 if exc.constraint_name != "voter_pkey" or attempt == self.RACE_ATTEMPTS:
                     raise
                 self.races += 1
 
-    async def _add_history(self, kind: str) -> None:
-        # Most batches hold only events not seen before: a plain insert writes them at the lowest
-        # cost. When one was seen before (a redelivery), the insert fails on the key, and the
-        # batch's history is written again with ON CONFLICT DO NOTHING, which skips it.
-        await self.conn.execute("SAVEPOINT history")
-        try:
-            await self.conn.execute(self._sql[f"history_{kind}"])
-        except asyncpg.UniqueViolationError:
-            await self.conn.execute("ROLLBACK TO SAVEPOINT history")
-            await self.conn.execute(self._sql[f"history_{kind}"] + " ON CONFLICT DO NOTHING")
-        else:
-            await self.conn.execute("RELEASE SAVEPOINT history")
+    def _positions_statement(self, group_id: str, positions: Sequence[Position]) -> str:
+        """The positions' upsert with its values as literals, to run with other statements."""
+        if not positions:
+            return ""
+        values = ", ".join(f"({_literal(t)}, {int(p)}, {int(o)})" for t, p, o in positions)
+        return ";" + self._sql["positions_values"].replace("$group", _literal(group_id)).replace("$values", values)
 
     async def _store_positions(self, group_id: str, positions: Iterable[Position]) -> None:
         positions = sorted(positions)
@@ -231,6 +236,13 @@ class ProjectionStore:
             self._sql["positions"],
             group_id, [p[0] for p in positions], [p[1] for p in positions], [p[2] for p in positions],
         )
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (standard_conforming_strings is on: only quotes are doubled)."""
+    if "\x00" in text:
+        raise ValueError("a NUL character cannot be in a SQL literal")
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _contribution(prefix: str, sign: str) -> str:
@@ -255,6 +267,15 @@ COUNTED = ("sex", "eligible", "new_voter", "disability")
 
 
 def _statements(s: str) -> dict[str, str]:
+    sql = _single_statements(s)
+    for kind in ("registration", "movement"):
+        rest = ";".join(sql[k] for k in (f"loksus_{kind}", f"merge_{kind}", "update_voters", "insert_voters", "tally"))
+        sql[f"apply_{kind}"] = f"SAVEPOINT history;{sql[f'history_{kind}']};RELEASE SAVEPOINT history;{rest}"
+        sql[f"apply_{kind}_again"] = f"{sql[f'history_{kind}']} ON CONFLICT DO NOTHING;{rest}"
+    return sql
+
+
+def _single_statements(s: str) -> dict[str, str]:
     meeting_cols = ", ".join(MEETING_COLUMNS)
     counters = ("male", "female", "new_voters", "disabled", "d1", "d2", "d3", "d4", "d5", "d6", "under_age")
     history_cols = ("nik, event_time, event_id, registered, sex, eligible, new_voter, disability, desa_code, "
@@ -277,7 +298,7 @@ def _statements(s: str) -> dict[str, str]:
         # The weakest row lock: compatible with other batches and with ensure_config's
         # update; `dphp replay` takes FOR UPDATE, which waits for it and blocks it.
         "generation": f"SELECT generation FROM {s}.projection_config FOR KEY SHARE",
-        # History: every distinct event, for as-of recaps (see _add_history).
+        # History: every distinct event, for as-of recaps (see _apply_voter_events).
         "history_registration": f"""
             INSERT INTO {s}.voter_event ({history_cols})
             SELECT DISTINCT ON (nik, event_time, event_id)
@@ -373,6 +394,12 @@ def _statements(s: str) -> dict[str, str]:
             ON CONFLICT (meeting_id) DO UPDATE SET
                 {", ".join(f"{c} = excluded.{c}" for c in MEETING_COLUMNS[1:])}
             WHERE (excluded.event_time, excluded.event_id) > ({s}.meeting.event_time, {s}.meeting.event_id)""",
+        "positions_values": f"""
+            INSERT INTO {s}.consumer_position (group_id, topic, partition, next_offset)
+            SELECT $group, t, p, o FROM (VALUES $values) AS x(t, p, o)
+            ON CONFLICT (group_id, topic, partition) DO UPDATE
+            SET next_offset = GREATEST({s}.consumer_position.next_offset, excluded.next_offset),
+                updated_at = now()""",
         "positions": f"""
             INSERT INTO {s}.consumer_position (group_id, topic, partition, next_offset)
             SELECT $1, t, p, o FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, p, o)

@@ -82,6 +82,19 @@ async def test_reapplying_everything_changes_nothing(store, settings):
     assert positions == {0: len(events)}  # never moves backwards
 
 
+async def test_positions_are_stored_with_the_batch_whatever_the_names(store, settings):
+    events = [e for e in event_set(5, voters=20) if isinstance(e, VoterRegistered)]
+    cutoff = st.eligible_cutoff(settings.voting_day)
+    group, topic = "o'neil; DROP TABLE x; --", "voters.it's"
+    await store.apply_registrations([st.registration_row(e.model_dump(), cutoff) for e in events], group,
+                                    [(topic, 1, 5), (topic, 0, 7)])
+    await store.apply_registrations([st.registration_row(e.model_dump(), cutoff) for e in events], group,
+                                    [(topic, 0, 3), (topic, 2, 1)])  # again: nothing new, 0 stays at 7
+    assert await store.positions(group, topic) == {0: 7, 1: 5, 2: 1}
+    voters = await store.conn.fetchval(f"SELECT count(*) FROM {settings.db_schema}.voter")
+    assert voters == len({e.data.nik for e in events})
+
+
 async def test_a_voter_inserted_meanwhile_by_another_service_is_merged_not_overwritten(store, settings):
     # The movements service inserts a voter that the registrations service's batch, merged
     # before that commit, takes as new: the batch hits the key, is rolled back and applied again.

@@ -75,6 +75,10 @@ def build_app(settings: Settings, service: str) -> FastStream:
         # them out of the garbage collector's full collections, which otherwise scan them again
         # and again while batches of tens of thousands of events come and go.
         gc.freeze()
+        # Each event allocates a handful of containers (record, dicts, row) that reference
+        # counting frees; a young-generation collection every 700 allocations found nothing to
+        # collect and cost about 3% of the service's CPU (catch-up of the full-size sample).
+        gc.set_threshold(50_000, 10, 10)
 
     @app.on_shutdown
     async def stop_projection() -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import operator
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 import asyncpg
@@ -28,6 +30,7 @@ from services.common.settings import Settings
 from services.projection import store as st
 
 log = logging.getLogger("dphp.projection")
+_TOPIC_PARTITION = operator.attrgetter("topic", "partition")
 
 TRANSIENT_DB_ERRORS = (
     OSError,
@@ -237,17 +240,21 @@ class ProjectionConsumer:
 
         return ForgetPositionsOnRebalance()
 
-    async def _in_order(self, records: Sequence[Any]) -> list[Any]:
-        """The records that continue each partition from its stored position.
+    async def _in_order(self, records: Sequence[Any]) -> dict[tuple[str, int], list[Any]]:
+        """Per partition, the records that continue it from its stored position.
 
         Records before it were applied already (skipped); a gap after it (the fetch started
         elsewhere, e.g. at an advisory Kafka offset ahead of the database) seeks back.
         """
         by_tp: dict[tuple[str, int], list[Any]] = {}
-        for rec in records:
-            by_tp.setdefault((rec.topic, rec.partition), []).append(rec)
+        # A fetched batch holds each partition's records one after the other, in offset order.
+        for tp, recs in groupby(records, key=_TOPIC_PARTITION):
+            if tp in by_tp:
+                by_tp[tp].extend(recs)
+            else:
+                by_tp[tp] = list(recs)
         if any(tp not in self._next for tp in by_tp):
-            await self._settle()  # the connection is free and the batch in flight's positions are stored
+            await self._settle()  # the connection is free and the batches in flight's positions are stored
         unknown = [tp for tp in by_tp if tp not in self._next]
         if unknown:
             stored = await self._lanes[0].with_db(lambda store: store.positions(self.group_id, self.topic))
@@ -255,12 +262,13 @@ class ProjectionConsumer:
                 self._next[tp] = stored.get(tp[1], 0)
             log.info("resuming partitions %s from stored positions %s",
                      sorted(p for _, p in unknown), {p: stored.get(p, 0) for _, p in sorted(unknown)})
-        kept: list[Any] = []
+        kept: dict[tuple[str, int], list[Any]] = {}
         for tp, recs in by_tp.items():
             expected = self._next[tp]
-            recs = [r for r in recs if r.offset >= expected]
-            if not recs:
-                continue
+            if recs[0].offset < expected:
+                recs = [r for r in recs if r.offset >= expected]
+                if not recs:
+                    continue
             if recs[0].offset > expected and self._sought.get(tp) != expected:
                 self._sought[tp] = expected
                 if self.consumer is not None:
@@ -270,7 +278,7 @@ class ProjectionConsumer:
                 continue
             # Offsets may legitimately skip (compaction, transaction markers): accept after one seek.
             self._sought.pop(tp, None)
-            kept.extend(recs)
+            kept[tp] = recs
         return kept
 
     @property
@@ -289,8 +297,8 @@ class ProjectionConsumer:
         uses this). At most `settings.batches_in_flight` batches are being stored; they are stored
         in order, each lane's part with its partitions' positions in its own transaction, as with
         `handle`; `flush` waits for all of them."""
-        records = await self._in_order(records)
-        if not records:
+        by_tp = await self._in_order(records)
+        if not by_tp:
             return
         lanes = len(self._lanes)
         # Per lane: the rows to store and their records (for isolating an event the database rejects).
@@ -299,19 +307,19 @@ class ProjectionConsumer:
         bad: list[tuple[Any, InvalidEvent]] = []
         next_offsets: dict[tuple[str, int], int] = {}
         event_type, to_row, cutoff = self.kind.event_type, self.kind.to_row, self.cutoff
-        for i, rec in enumerate(records):
-            if i % 500 == 499 and self._inflight:
-                await asyncio.sleep(0)  # let the batches in flight send their next statements
-            try:
-                row = to_row(parse_event_fields(rec.value, event_type), cutoff)
-            except InvalidEvent as exc:
-                bad.append((rec, exc))
-                continue
-            lane = rec.partition % lanes
-            lane_rows[lane].append(row)
-            lane_recs[lane].append(rec)
-        for rec in records:  # offsets ascend within a partition
-            next_offsets[(rec.topic, rec.partition)] = rec.offset + 1
+        for tp, recs in by_tp.items():
+            next_offsets[tp] = recs[-1].offset + 1  # offsets ascend within a partition
+            add_row, add_rec = lane_rows[tp[1] % lanes].append, lane_recs[tp[1] % lanes].append
+            for start in range(0, len(recs), 500):
+                if start and self._inflight:
+                    await asyncio.sleep(0)  # let the batches in flight send their next statements
+                for rec in recs[start:start + 500]:
+                    try:
+                        add_row(to_row(parse_event_fields(rec.value, event_type), cutoff))
+                    except InvalidEvent as exc:
+                        bad.append((rec, exc))
+                        continue
+                    add_rec(rec)
         if await self._settle(keep=self.batches_in_flight - 1) is not None:
             # A batch before failed (logged): this one continues it, so it is not applied
             # either; the next batch reads them again from the stored positions (a seek).

@@ -80,11 +80,17 @@ class TimedConnection:
         finally:
             self.seconds[name] += time.perf_counter() - t
 
+    def _name(self, query: str) -> str:
+        # A batch's statements after the COPY go as one query that starts with a known one.
+        if query in self._names:
+            return self._names[query]
+        return next((name for sql, name in self._names.items() if sql and query.startswith(sql)), "other SQL")
+
     async def execute(self, query: str, *args, **kwargs):
-        return await self._timed(self._names.get(query, "other SQL"), self._conn.execute(query, *args, **kwargs))
+        return await self._timed(self._name(query), self._conn.execute(query, *args, **kwargs))
 
     async def fetchval(self, query: str, *args, **kwargs):
-        return await self._timed(self._names.get(query, "other SQL"), self._conn.fetchval(query, *args, **kwargs))
+        return await self._timed(self._name(query), self._conn.fetchval(query, *args, **kwargs))
 
     async def copy_records_to_table(self, *args, **kwargs):
         return await self._timed("COPY into stage", self._conn.copy_records_to_table(*args, **kwargs))
@@ -117,8 +123,8 @@ def lane_of(nik: str, partitions: int, lanes: int) -> int:
 async def sink(settings: Settings, parsed: Parsed, batch: int) -> SinkResult:
     """Applies the parsed rows straight to PostgreSQL through ProjectionStore, as the services
     store them: batches of `batch` rows, each spread over `settings.db_lanes` connections by
-    partition (one connection for meetings: one partition), the lanes of a batch concurrently
-    and the next batch after them; the three event types concurrently; into `settings.db_schema`.
+    partition (one connection for meetings: one partition), each lane its parts one after the
+    other, the lanes concurrently; the three event types concurrently; into `settings.db_schema`.
     The statements of the registrations' first lane are timed."""
     await migrate(settings)
     partitions = {"registrations": settings.partitions_registered, "movements": settings.partitions_moved,
@@ -134,7 +140,9 @@ async def sink(settings: Settings, parsed: Parsed, batch: int) -> SinkResult:
             await store.prepare()
             await store.ensure_config(settings.voting_day, settings.tps_capacity)
             if kind == "registrations" and lane == 0:
-                timed = TimedConnection(conn, {sql: name for name, sql in store._sql.items()})
+                names = {sql: name for name, sql in store._sql.items()}
+                names[store._sql["apply_registration"]] = "history, voters, tally, positions (one round trip)"
+                timed = TimedConnection(conn, names)
                 store.conn = timed
             stores[kind].append(store)
     by_kind: dict[str, float] = {}
@@ -162,10 +170,16 @@ async def sink(settings: Settings, parsed: Parsed, batch: int) -> SinkResult:
                 parts[lane_of(row[1], partitions[kind], n) if n > 1 else 0].append(row)
             work[kind].append((i + len(chunk), parts))
 
-    async def run(kind: str) -> None:
-        t0 = time.perf_counter()
+    async def run_lane(kind: str, lane: int) -> None:
         for next_offset, parts in work[kind]:
-            await asyncio.gather(*(apply(kind, lane, part, next_offset) for lane, part in enumerate(parts)))
+            await apply(kind, lane, parts[lane], next_offset)
+
+    async def run(kind: str) -> None:
+        # As a service stores its batches: each lane applies its part of one batch after its part
+        # of the batch before, without waiting for the other lanes (a service validates up to
+        # `batches_in_flight` batches ahead; the sink has no validation to wait for).
+        t0 = time.perf_counter()
+        await asyncio.gather(*(run_lane(kind, lane) for lane in range(lanes[kind])))
         by_kind[kind] = time.perf_counter() - t0
 
     try:

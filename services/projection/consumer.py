@@ -199,7 +199,7 @@ class ProjectionConsumer:
         await self._producer.start()
 
     async def stop(self) -> None:
-        # The batch in flight, if any; not for long (the database may be down): if it is cut short,
+        # The batches in flight, if any; not for long (the database may be down): if one is cut short,
         # its transaction is rolled back and the batch is applied again after a restart.
         try:
             await asyncio.wait_for(self.flush(), timeout=5)

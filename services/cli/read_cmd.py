@@ -35,14 +35,9 @@ def parse_time(value: str | None) -> dt.datetime | None:
 
 
 def region_name(code: str) -> str:
-    from schemas.regions import region_name as name
+    from services.projection.recap import region_display_name
 
-    if code == "ID":
-        return "Indonesia"
-    if "/" in code:
-        desa, number = code.split("/")
-        return f"TPS {number} {name(desa) or desa}"
-    return name(code) or ""
+    return region_display_name(code)
 
 
 def check_region(code: str) -> None:
@@ -284,11 +279,12 @@ def status(fmt: OutputFormat = FORMAT) -> None:
 
 
 @app.command("run")
-def run(service: str = typer.Argument(..., help="registrations, movements or meetings")) -> None:
-    """Run one service in the foreground (any number of instances may run; they share partitions)."""
+def run(service: str = typer.Argument(..., help="registrations, movements, meetings or report")) -> None:
+    """Run one service in the foreground (any number of instances may run: a projection service's
+    instances share its partitions, a second report instance waits as a standby)."""
     import importlib
 
-    known = ("registrations", "movements", "meetings")
+    known = ("registrations", "movements", "meetings", "report")
     if service not in known:
         fail(f"unknown service {service!r}: choose one of {', '.join(known)}", code=2)
     module = importlib.import_module(f"services.{service}.app")

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     db_lanes: int = Field(2, ge=1, le=16)
     # Batches a service may have being stored while it validates the next one.
     batches_in_flight: int = Field(2, ge=1, le=8)
+    # The report service: seconds between looks at the projection for changed recaps.
+    report_interval_s: float = Field(5.0, gt=0)
 
     # Local stack (dphp dev up): state, logs and PID files; jar cache
     state_dir: Path = Path(".dphp")

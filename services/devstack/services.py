@@ -7,7 +7,7 @@ from pathlib import Path
 
 from services.common.settings import Settings
 
-SERVICE_NAMES = ("registrations", "movements", "meetings")
+SERVICE_NAMES = ("registrations", "movements", "meetings", "report")
 
 
 def _available(name: str) -> bool:

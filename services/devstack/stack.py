@@ -134,7 +134,8 @@ def status(settings: Settings) -> list[Component]:
     for name in SERVICE_NAMES:
         proc = service_process(settings, name)
         pid = proc.pid()
-        comps.append(Component(name, f"group {settings.group_id(name)}", True, pid, pid is not None))
+        where = f"topic {settings.topic_recap}" if name == "report" else f"group {settings.group_id(name)}"
+        comps.append(Component(name, where, True, pid, pid is not None))
     return comps
 
 

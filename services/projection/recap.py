@@ -226,3 +226,15 @@ def comparable_meetings(meetings: Iterable[Any]) -> dict[str, dict[str, Any]]:
             raise ValueError(f"meeting {norm['meeting_id']!r} appears twice")
         out[norm["meeting_id"]] = norm
     return out
+
+
+def region_display_name(code: str) -> str:
+    """The name of a region code of any level: "Indonesia", a Kemendagri name, "TPS 001 <desa>"."""
+    from schemas.regions import region_name as name
+
+    if code == NATION_CODE:
+        return "Indonesia"
+    if "/" in code:
+        desa, number = code.split("/")
+        return f"TPS {number} {name(desa) or desa}"
+    return name(code) or ""

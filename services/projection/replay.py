@@ -134,6 +134,10 @@ async def _replay(settings: Settings, live: str, target: str, keep_old: bool,
                 new_generation = (generation or 0) + 1
                 await conn.execute(f"UPDATE {live}.projection_config SET generation = $1", new_generation)
                 await conn.execute(f"UPDATE {target}.projection_config SET generation = $1", new_generation)
+                # What the report service published goes with the projection: it then publishes
+                # only the recaps that the rebuild changed, and zeros for the regions it emptied.
+                if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{live}.recap_published"):
+                    await conn.execute(f"INSERT INTO {target}.recap_published SELECT * FROM {live}.recap_published")
                 await conn.execute(f"ALTER SCHEMA {live} RENAME TO {replaced}")
                 await conn.execute(f"ALTER SCHEMA {target} RENAME TO {live}")
             if not keep_old:

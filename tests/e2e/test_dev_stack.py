@@ -61,7 +61,7 @@ def test_up_twice_status_down(env, tmp_path):
     assert "already running" in second.stderr
     now = status(env)
     assert {now["kafka"]["pid"], now["postgres"]["pid"]} == pids
-    for service in ("registrations", "movements", "meetings"):
+    for service in ("registrations", "movements", "meetings", "report"):
         assert now[service]["up"] and now[service]["pid"], now[service]
         pids.add(now[service]["pid"])
     third = run(env, "dev", "up")

@@ -1,0 +1,89 @@
+"""The report service: publishes each region's recap to the recap topic when it changes.
+
+`dphp run report` or `faststream run --factory services.report.app:create_app`. One instance
+publishes at a time (a PostgreSQL advisory lock per projection); another one waits as a standby.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import asyncpg
+from aiokafka.errors import KafkaError
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+
+from schemas.recap import Recap
+from services.common.db import migrate
+from services.common.settings import Settings
+from services.projection.consumer import TRANSIENT_DB_ERRORS
+from services.report.publisher import RecapPublisher
+
+log = logging.getLogger("dphp.report")
+
+
+def create_app(settings: Settings | None = None) -> FastStream:
+    settings = settings or Settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    broker = KafkaBroker(settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+                         **settings.kafka_security_kwargs(), logger=log, log_level=logging.DEBUG)
+    publisher = broker.publisher(
+        settings.topic_recap, schema=Recap, title="recaps",
+        description="The latest recap of every region (compacted, key: the region code).",
+    )
+
+    async def send(recaps: Sequence[Recap]) -> None:
+        futures = [await publisher.publish(r.to_json(), key=r.key, headers={"content-type": "application/json"},
+                                           no_confirm=True) for r in recaps]
+        await asyncio.gather(*futures)  # every recap acknowledged before it is recorded as published
+
+    app = FastStream(broker, logger=log)
+    report = RecapPublisher(settings.db_schema, send)
+    task: asyncio.Task | None = None
+
+    async def run() -> None:
+        delay = 0.5
+        while True:
+            conn = None
+            try:
+                await migrate(settings)
+                conn = await asyncpg.connect(settings.database_url, timeout=10)
+                await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"dphp-report:{settings.db_schema}")
+                log.info("publishing recaps of %s to %s every %.1f s", settings.db_schema, settings.topic_recap,
+                         settings.report_interval_s)
+                delay = 0.5
+                while True:
+                    await report.publish_changes(conn)
+                    await asyncio.sleep(settings.report_interval_s)
+            except TRANSIENT_DB_ERRORS as exc:
+                log.warning("PostgreSQL unavailable (%s); retrying in %.1f s", type(exc).__name__, delay)
+            except KafkaError as exc:
+                log.warning("Kafka unavailable (%s); nothing recorded, retrying in %.1f s", type(exc).__name__, delay)
+            except asyncpg.UndefinedTableError as exc:  # a replay switched the projection mid-look
+                log.warning("the projection changed under the report (%s); looking again", exc)
+            except Exception:  # noqa: BLE001 - keep reporting; the next look starts afresh
+                log.exception("a look at the projection failed; retrying in %.1f s", delay)
+            finally:
+                if conn is not None:
+                    conn.terminate()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    @app.after_startup
+    async def start_reporting() -> None:
+        nonlocal task
+        task = asyncio.create_task(run())
+
+    @app.on_shutdown
+    async def stop_reporting() -> None:
+        if task is not None:
+            task.cancel()
+
+    app.report = report  # for tests
+    return app
+
+
+if __name__ == "__main__":
+    asyncio.run(create_app().run())

@@ -1,0 +1,92 @@
+"""The report service's work: publish the recap of every region whose figures changed.
+
+Every `report_interval_s` seconds it looks at the projection; when a batch was stored since the
+last look (the consumers' stored positions moved), it reads every region's recap in one snapshot,
+compares each with what it last published (table `recap_published`), publishes the changed ones
+to the compacted recap topic (key: the region code), waits for the broker's acknowledgements,
+then records them. A region that no longer has any voter gets a zero recap. A crash between
+publishing and recording publishes those recaps again: the topic keeps the latest per region.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import asyncpg
+
+from schemas.recap import RECAP_COUNT_FIELDS, Recap
+from services.projection.recap import DISABILITY_TYPES, region_display_name
+
+log = logging.getLogger("dphp.report")
+
+#: The figures compared and published: the counting fields and the disability codes.
+FIGURE_COLUMNS: tuple[str, ...] = (*RECAP_COUNT_FIELDS, *(f"d{k}" for k in DISABILITY_TYPES))
+Figures = dict[str, int]
+
+
+def changed_regions(
+    current: Mapping[str, tuple[str, Figures]], published: Mapping[str, tuple[str, Figures]]
+) -> list[tuple[str, str, Figures]]:
+    """(level, region_code, figures) to publish: regions whose figures differ from the last
+    published (or were never published), and zeros for published regions that have none now."""
+    out = [(level, code, figures) for code, (level, figures) in current.items()
+           if published.get(code, (None, None))[1] != figures]
+    zero = dict.fromkeys(FIGURE_COLUMNS, 0)
+    out += [(level, code, zero) for code, (level, figures) in published.items()
+            if code not in current and figures != zero]
+    return sorted(out, key=lambda r: r[1])
+
+
+def recap_message(level: str, code: str, figures: Figures, as_of: dt.datetime | None,
+                  published_at: dt.datetime) -> Recap:
+    fields: dict[str, Any] = {f: figures[f] for f in RECAP_COUNT_FIELDS}
+    fields["disability_by_type"] = {k: figures[f"d{k}"] for k in DISABILITY_TYPES}
+    return Recap.model_validate({"level": level, "region_code": code, "name": region_display_name(code),
+                                 **fields, "as_of": as_of, "published_at": published_at})
+
+
+Send = Callable[[Sequence[Recap]], Awaitable[None]]
+
+
+class RecapPublisher:
+    """One look at the projection in `schema` and the recaps it publishes through `send`."""
+
+    def __init__(self, schema: str, send: Send) -> None:
+        self.s = schema
+        self.send = send
+        self._seen: tuple | None = None  # the stored positions at the last look
+        self.published = 0
+
+    async def publish_changes(self, conn: asyncpg.Connection) -> int:
+        """Publishes the recaps that changed since the last look; returns how many."""
+        s = self.s
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            seen = tuple(await conn.fetchrow(
+                f"SELECT (SELECT generation FROM {s}.projection_config), sum(next_offset), count(*) "
+                f"FROM {s}.consumer_position"))
+            if seen == self._seen:
+                return 0
+            rows = await conn.fetch(f"SELECT level, region_code, {', '.join(FIGURE_COLUMNS)} FROM {s}.recap_full")
+            as_of = await conn.fetchval(f"SELECT max(event_time) FROM {s}.voter_event")
+            published = await conn.fetch(f"SELECT region_code, level, figures FROM {s}.recap_published")
+        current = {r["region_code"]: (r["level"], {f: int(r[f]) for f in FIGURE_COLUMNS}) for r in rows}
+        before = {r["region_code"]: (r["level"], json.loads(r["figures"])) for r in published}
+        changes = changed_regions(current, before)
+        if changes:
+            now = dt.datetime.now(dt.timezone.utc)
+            await self.send([recap_message(level, code, figures, as_of, now) for level, code, figures in changes])
+            await conn.executemany(
+                f"""INSERT INTO {s}.recap_published (region_code, level, figures, as_of, published_at)
+                    VALUES ($1, $2, $3::jsonb, $4, $5)
+                    ON CONFLICT (region_code) DO UPDATE SET level = excluded.level, figures = excluded.figures,
+                        as_of = excluded.as_of, published_at = excluded.published_at""",
+                [(code, level, json.dumps(figures), as_of, now) for level, code, figures in changes],
+            )
+            self.published += len(changes)
+            log.info("published %d recaps (newest event included: %s)", len(changes), as_of)
+        self._seen = seen
+        return len(changes)

@@ -1,0 +1,100 @@
+"""The report service as a process: the recap topic holds the fold's recap of every region."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+import time
+
+import pytest
+
+from schemas import regions
+from schemas.events import VoterMoved, VoterRegistered
+from schemas.recap import Recap
+from services.common.topics import ensure_topics
+from services.projection.fold import Projection
+from services.projection.recap import comparable_report
+from tests.conftest import unique_settings
+from tests.eventsets import event_set
+from tests.support.kafka import produce, read_all
+from tests.support.services import ServiceProcess, start_services, wait_converged
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+CAPACITY = 3
+
+
+@pytest.fixture
+def settings(stack):
+    return unique_settings(stack, tps_capacity=CAPACITY, batch_max_records=200, report_interval_s=0.3)
+
+
+async def latest_recaps(settings) -> dict[str, Recap]:
+    """The latest recap per region code on the recap topic (what compaction keeps)."""
+    latest: dict[str, Recap] = {}
+    for rec in await read_all(settings, settings.topic_recap, expected=10**9, timeout_ms=1500):
+        assert not re.search(rb"[0-9]{16}", rec.value), "a 16-digit number (a NIK?) in a recap"
+        recap = Recap.from_json(rec.value)
+        assert rec.key == recap.key and recap.name
+        latest[recap.region_code] = recap
+    return latest
+
+
+async def wait_for_recaps(settings, events) -> dict[str, Recap]:
+    fold = Projection(tps_capacity=CAPACITY)
+    fold.apply(events)
+    want = comparable_report(fold.recap())
+    newest = max(e.time for e in events if isinstance(e, (VoterRegistered, VoterMoved)))
+    deadline = time.monotonic() + 60
+    while True:
+        latest = await latest_recaps(settings)
+        got = comparable_report([r.model_dump(mode="json") for r in latest.values()])
+        if got == want:
+            changed_last = max(latest.values(), key=lambda r: r.published_at)
+            assert changed_last.as_of == newest
+            return latest
+        if time.monotonic() > deadline:
+            raise AssertionError(f"recap topic differs from the fold: {len(got)} regions, want {len(want)}")
+        await asyncio.sleep(0.5)
+
+
+async def test_recap_topic_follows_the_projection_and_zeroes_emptied_regions(settings, tmp_path):
+    await ensure_topics(settings)
+    events = event_set(31, voters=300)
+    first = next(e for e in events if isinstance(e, VoterRegistered))
+    used = {e.data.tps.desa_code[:5] if isinstance(e, VoterRegistered) else e.data.to_tps.desa_code[:5]
+            for e in events if isinstance(e, (VoterRegistered, VoterMoved))}
+    kabupaten = next(k for k in regions.within("33", "kabupaten") if k not in used)
+    elsewhere = regions.within(kabupaten, "desa")[0]  # in a kabupaten where the event set places no one
+    doc = first.model_dump(mode="json")
+    nik = first.data.nik[:12] + "9999"
+    late = max(e.time for e in events) + dt.timedelta(days=1)
+    newcomer = VoterRegistered.model_validate_json(json.dumps({
+        **doc, "id": "report-newcomer", "subject": nik, "time": late.isoformat(),
+        "data": {**doc["data"], "nik": nik, "tps": {"desa_code": elsewhere, "number": 1, "kind": "reguler"}},
+    }))
+    moved_back = VoterMoved.model_validate_json(json.dumps({
+        **doc, "id": "report-moved-back", "type": "id.go.kpu.dphp.voter-moved.v1", "subject": nik,
+        "time": (late + dt.timedelta(hours=1)).isoformat(),
+        "data": {"nik": nik, "reason": "pindah_domisili", "to_tps": first.data.tps.model_dump()},
+    }))
+    procs = start_services(settings, tmp_path) + [ServiceProcess(settings, "report", tmp_path).start()]
+    try:
+        await produce(settings, [*events, newcomer])
+        await wait_converged(settings, processes=procs)
+        latest = await wait_for_recaps(settings, [*events, newcomer])
+        assert latest[elsewhere].total == 1 and latest[kabupaten].level == "kabupaten"
+        assert latest["ID"].name == "Indonesia"
+
+        await produce(settings, [moved_back])
+        await wait_converged(settings, processes=procs)
+        latest = await wait_for_recaps(settings, [*events, newcomer, moved_back])
+        # The regions the newcomer left have no voter now: their latest recap is a zero one.
+        for code in (elsewhere, elsewhere[:8], kabupaten, f"{elsewhere}/001"):
+            assert latest[code].total == 0 and latest[code].male == latest[code].female == 0, code
+    finally:
+        for p in procs:
+            p.stop()
+    assert "Traceback" not in procs[-1].output()

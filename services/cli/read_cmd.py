@@ -212,8 +212,10 @@ async def gather_status(settings) -> dict[str, Any]:
                                "lag": sum(p["lag"] for p in partitions),
                                "last_applied_at": updated.isoformat() if updated else None})
             newest = await _newest_event(conn, settings.db_schema)
+            recaps_at = await _last_recap_published(conn, settings.db_schema)
             return {"groups": groups, "converged": converged,
-                    "newest_event_time": newest.isoformat() if newest else None}
+                    "newest_event_time": newest.isoformat() if newest else None,
+                    "recaps_published_at": recaps_at.isoformat() if recaps_at else None}
         finally:
             await conn.close()
     finally:
@@ -243,6 +245,15 @@ async def _positions(conn, schema: str, group_id: str, topic: str):
         return {}, None
     return ({r["partition"]: r["next_offset"] for r in rows},
             max((r["updated_at"] for r in rows), default=None))
+
+
+async def _last_recap_published(conn, schema: str):
+    import asyncpg
+
+    try:
+        return await conn.fetchval(f"SELECT max(published_at) FROM {schema}.recap_published")
+    except asyncpg.UndefinedTableError:
+        return None
 
 
 async def _newest_event(conn, schema: str):
@@ -275,6 +286,7 @@ def status(fmt: OutputFormat = FORMAT) -> None:
         for g in result["groups"]:
             out.print(f"{g['group']}: lag {g['lag']}, last batch applied at {g['last_applied_at'] or '-'}")
         out.print(f"newest event in the projection: {result['newest_event_time'] or '-'}")
+        out.print(f"recaps last published to {settings.topic_recap}: {result['recaps_published_at'] or '-'}")
         out.print("[green]converged[/green]" if result["converged"] else "[yellow]not converged yet[/yellow]")
 
 

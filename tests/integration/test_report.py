@@ -19,7 +19,7 @@ from services.projection.recap import comparable_report
 from tests.conftest import unique_settings
 from tests.eventsets import event_set
 from tests.support.kafka import produce, read_all
-from tests.support.services import ServiceProcess, start_services, wait_converged
+from tests.support.services import ServiceProcess, dphp_json, start_services, wait_converged
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -87,6 +87,8 @@ async def test_recap_topic_follows_the_projection_and_zeroes_emptied_regions(set
         latest = await wait_for_recaps(settings, [*events, newcomer])
         assert latest[elsewhere].total == 1 and latest[kabupaten].level == "kabupaten"
         assert latest["ID"].name == "Indonesia"
+        status = dphp_json(settings, "status")
+        assert dt.datetime.fromisoformat(status["recaps_published_at"]) == max(r.published_at for r in latest.values())
 
         await produce(settings, [moved_back])
         await wait_converged(settings, processes=procs)

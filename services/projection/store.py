@@ -226,7 +226,8 @@ class ProjectionStore:
         if not positions:
             return ""
         values = ", ".join(f"({_literal(t)}, {int(p)}, {int(o)})" for t, p, o in positions)
-        return ";" + self._sql["positions_values"].replace("$group", _literal(group_id)).replace("$values", values)
+        # format() parses only the template: braces or quotes in the names stay inside their literals.
+        return ";" + self._sql["positions_values"].format(group=_literal(group_id), values=values)
 
     async def _store_positions(self, group_id: str, positions: Iterable[Position]) -> None:
         positions = sorted(positions)
@@ -396,7 +397,7 @@ def _single_statements(s: str) -> dict[str, str]:
             WHERE (excluded.event_time, excluded.event_id) > ({s}.meeting.event_time, {s}.meeting.event_id)""",
         "positions_values": f"""
             INSERT INTO {s}.consumer_position (group_id, topic, partition, next_offset)
-            SELECT $group, t, p, o FROM (VALUES $values) AS x(t, p, o)
+            SELECT {{group}}, t, p, o FROM (VALUES {{values}}) AS x(t, p, o)
             ON CONFLICT (group_id, topic, partition) DO UPDATE
             SET next_offset = GREATEST({s}.consumer_position.next_offset, excluded.next_offset),
                 updated_at = now()""",

@@ -85,7 +85,7 @@ async def test_reapplying_everything_changes_nothing(store, settings):
 async def test_positions_are_stored_with_the_batch_whatever_the_names(store, settings):
     events = [e for e in event_set(5, voters=20) if isinstance(e, VoterRegistered)]
     cutoff = st.eligible_cutoff(settings.voting_day)
-    group, topic = "o'neil; DROP TABLE x; --", "voters.it's"
+    group, topic = "o'neil; DROP TABLE x; -- $values {values}", "voters.it's{group}"
     await store.apply_registrations([st.registration_row(e.model_dump(), cutoff) for e in events], group,
                                     [(topic, 1, 5), (topic, 0, 7)])
     await store.apply_registrations([st.registration_row(e.model_dump(), cutoff) for e in events], group,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -91,8 +92,36 @@ def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
         return False
 
 
-def free_port() -> int:
-    with socket.socket() as s:
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_GIVEN: set[int] = set()
+
+
+def free_port(neighbours: int = 1) -> int:
+    """A loopback port that is free now, with the `neighbours` ports after it (a broker's controller
+    listens on the next one). Chosen below the kernel's ephemeral range: a port from that range,
+    free when asked, can be taken by any outgoing connection before the server binds it."""
+    low, _ = _ephemeral_ports()
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12000), low - neighbours - 1)
+        if any(p in _GIVEN for p in range(port - 1, port + neighbours + 2)):
+            continue  # handed out before: its broker's controller may not have bound it yet
+        try:
+            for p in range(port, port + neighbours + 1):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        _GIVEN.update(range(port, port + neighbours + 1))
+        return port
+    with socket.socket() as s:  # a crowded machine: any free port
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 

@@ -659,7 +659,8 @@ def test_reasons_never_contain_a_full_nik(event, breakage):
     if breakage == "nik":
         doc["data"]["nik"] = nik[:6] + "99" + nik[8:]
     elif breakage == "subject":
-        doc["subject"] = nik[::-1]
+        # Reversed, or with its last digit changed when the NIK reads the same both ways.
+        doc["subject"] = nik[::-1] if nik[::-1] != nik else nik[:-1] + str((int(nik[-1]) + 1) % 10)
     elif breakage == "nkk":
         doc["data"]["nkk"] = nik + "0"
     elif breakage == "birth_date":

@@ -337,9 +337,8 @@ class ProjectionConsumer:
             lane_offsets.setdefault(tp[1] % lanes, {})[tp] = o
         batch = []
         for i, offsets in sorted(lane_offsets.items()):
-            task = asyncio.create_task(self._store_batch(
-                self._lanes[i], lane_rows[i], lane_recs[i], [(t, p, o) for (t, p), o in offsets.items()],
-                offsets, after=self._lane_tail[i]))
+            task = asyncio.create_task(self._store_batch(self._lanes[i], lane_rows[i], lane_recs[i], offsets,
+                                                         after=self._lane_tail[i]))
             self._lane_tail[i] = task
             batch.append((task, tuple(offsets)))
         self._inflight.append(batch)
@@ -366,7 +365,7 @@ class ProjectionConsumer:
             self._lane_tail = [None] * len(self._lanes)
         return error
 
-    async def _store_batch(self, lane: _Lane, rows: list[tuple], recs: list[Any], positions: list[st.Position],
+    async def _store_batch(self, lane: _Lane, rows: list[tuple], recs: list[Any],
                            next_offsets: dict[tuple[str, int], int], after: asyncio.Task | None) -> None:
         if after is not None:
             try:
@@ -374,7 +373,7 @@ class ProjectionConsumer:
             except Exception:  # noqa: BLE001 - logged by that task
                 raise _EarlierBatchFailed() from None
         try:
-            await self._apply(lane, rows, recs, positions)
+            await self._apply(lane, rows, recs, [(t, p, o) for (t, p), o in next_offsets.items()])
         except Exception:
             log.exception("a batch of %d events was not stored; it will be read again from the stored positions",
                           len(rows))

@@ -51,11 +51,11 @@ class Kind:
 
 KINDS = {
     "registrations": Kind("registrations", TYPE_VOTER_REGISTERED, lambda s: s.topic_registered,
-                          st.registration_row, lambda store, *args: store.apply_registrations(*args)),
+                          st.registration_row, lambda store, *args, **kw: store.apply_registrations(*args, **kw)),
     "movements": Kind("movements", TYPE_VOTER_MOVED, lambda s: s.topic_moved,
-                      lambda e, cutoff: st.movement_row(e), lambda store, *args: store.apply_movements(*args)),
+                      lambda e, cutoff: st.movement_row(e), lambda store, *args, **kw: store.apply_movements(*args, **kw)),
     "meetings": Kind("meetings", TYPE_MEETING_HELD, lambda s: s.topic_meetings,
-                     lambda e, cutoff: st.meeting_row(e), lambda store, *args: store.apply_meetings(*args)),
+                     lambda e, cutoff: st.meeting_row(e), lambda store, *args, **kw: store.apply_meetings(*args, **kw)),
 }
 
 
@@ -338,7 +338,7 @@ class ProjectionConsumer:
         batch = []
         for i, lane_pos in sorted(lane_positions.items()):
             task = asyncio.create_task(self._store_batch(self._lanes[i], lane_rows[i], lane_recs[i], lane_pos,
-                                                         after=self._lane_tail[i]))
+                                                         after=self._lane_tail[i], durable=bool(bad)))
             self._lane_tail[i] = task
             batch.append((task, tuple((t, p) for t, p, _, _ in lane_pos)))
         self._inflight.append(batch)
@@ -366,14 +366,14 @@ class ProjectionConsumer:
         return error
 
     async def _store_batch(self, lane: _Lane, rows: list[tuple], recs: list[Any],
-                           positions: list[st.Position], after: asyncio.Task | None) -> None:
+                           positions: list[st.Position], after: asyncio.Task | None, durable: bool = False) -> None:
         if after is not None:
             try:
                 await after  # the lane's part of the batch before: stored first, on the same connection
             except Exception:  # noqa: BLE001 - logged by that task
                 raise _EarlierBatchFailed() from None
         try:
-            await self._apply(lane, rows, recs, positions)
+            await self._apply(lane, rows, recs, positions, durable)
         except st.PositionsMoved:
             log.warning("partitions %s: the stored positions are not where this batch starts (another "
                         "instance stored them, or the database lost its last commits); reading them again",
@@ -398,10 +398,11 @@ class ProjectionConsumer:
         self.applied += len(rows)
         await self._advisory_commit(positions)
 
-    async def _apply(self, lane: _Lane, rows: list[tuple], recs: list[Any], positions: list[st.Position]) -> None:
+    async def _apply(self, lane: _Lane, rows: list[tuple], recs: list[Any], positions: list[st.Position],
+                     durable: bool = False) -> None:
         apply, group = self.kind.apply, self.group_id
         try:
-            await lane.with_db(lambda store: apply(store, rows, group, positions))
+            await lane.with_db(lambda store: apply(store, rows, group, positions, durable=durable))
             return
         except Exception as exc:
             if classify(exc) is not Failure.EVENT:
@@ -414,7 +415,7 @@ class ProjectionConsumer:
         rejected = await self._isolate(lane, rows, recs, why)
         if rejected:
             await self._dead_letter(rejected)
-        await lane.with_db(lambda store: apply(store, [], group, positions))
+        await lane.with_db(lambda store: apply(store, [], group, positions, durable=durable or bool(rejected)))
 
     async def _isolate(self, lane: _Lane, rows: list[tuple], recs: list[Any],
                        why: InvalidEvent) -> list[tuple[Any, InvalidEvent]]:

@@ -195,6 +195,11 @@ class ProjectionStore:
         )
         self.generation = await self.conn.fetchval(f"SELECT generation FROM {self.s}.projection_config")
 
+    async def _begin(self, durable: bool) -> None:
+        await self._check_generation()
+        if durable:
+            await self.conn.execute("SET LOCAL synchronous_commit = on")
+
     async def _check_generation(self) -> None:
         # The first statement of every batch: waits while `dphp replay` switches over, and
         # notices when it has (the projection under this name is another one then).
@@ -210,16 +215,23 @@ class ProjectionStore:
         )
         return {r["partition"]: r["next_offset"] for r in rows}
 
-    async def apply_registrations(self, rows: Sequence[tuple], group_id: str, positions: Iterable[Position]) -> None:
-        await self._apply_voter_events("registration", rows, REG_COLUMNS, group_id, positions)
+    # `durable`: the commit waits for its WAL on disk whatever `synchronous_commit` says; for a
+    # batch whose invalid events were dead-lettered, so that a database crash cannot make the
+    # service read and dead-letter them a second time.
 
-    async def apply_movements(self, rows: Sequence[tuple], group_id: str, positions: Iterable[Position]) -> None:
-        await self._apply_voter_events("movement", rows, MOVE_COLUMNS, group_id, positions)
+    async def apply_registrations(self, rows: Sequence[tuple], group_id: str, positions: Iterable[Position],
+                                  durable: bool = False) -> None:
+        await self._apply_voter_events("registration", rows, REG_COLUMNS, group_id, positions, durable)
 
-    async def apply_meetings(self, rows: Sequence[tuple], group_id: str, positions: Iterable[Position]) -> None:
+    async def apply_movements(self, rows: Sequence[tuple], group_id: str, positions: Iterable[Position],
+                              durable: bool = False) -> None:
+        await self._apply_voter_events("movement", rows, MOVE_COLUMNS, group_id, positions, durable)
+
+    async def apply_meetings(self, rows: Sequence[tuple], group_id: str, positions: Iterable[Position],
+                             durable: bool = False) -> None:
         try:
             async with self.conn.transaction():
-                await self._check_generation()
+                await self._begin(durable)
                 if rows:
                     await self.conn.copy_records_to_table("stage_meeting", records=rows, columns=MEETING_COLUMNS)
                     await self.conn.execute(self._sql["meetings"] + self._positions_statement(group_id, sorted(positions)))
@@ -232,14 +244,14 @@ class ProjectionStore:
 
     async def _apply_voter_events(
         self, kind: str, rows: Sequence[tuple], columns: tuple[str, ...], group_id: str,
-        positions: Iterable[Position],
+        positions: Iterable[Position], durable: bool = False,
     ) -> None:
         sql = self._sql
         positions = sorted(positions)
         for attempt in range(1, self.RACE_ATTEMPTS + 1):
             try:
                 async with self.conn.transaction():
-                    await self._check_generation()
+                    await self._begin(durable)
                     if not rows:
                         await self._store_positions(group_id, positions)
                         return

@@ -25,13 +25,15 @@ class FakeStore:
     def __init__(self) -> None:
         self.applied: list[tuple] = []
         self.positions_stored: list = []
+        self.durable: list[bool] = []
 
     async def positions(self, group_id, topic):
         return {}
 
-    async def apply_registrations(self, rows, group_id, positions):
+    async def apply_registrations(self, rows, group_id, positions, durable=False):
         if any(row[4] == "UNSTORABLE" for row in rows):  # the name column
             raise asyncpg.DataError("value out of range")
+        self.durable.append(durable)
         self.applied.extend(rows)
         self.positions_stored.extend(positions)
 
@@ -117,13 +119,13 @@ class GatedStore(FakeStore):
         self.fails: str | None = None
         self.started: list[str] = []
 
-    async def apply_registrations(self, rows, group_id, positions):
+    async def apply_registrations(self, rows, group_id, positions, durable=False):
         self.started.append(rows[0][0])
         await self.gate.wait()
         if rows[0][0] == self.fails:
             self.fails = None  # once
             raise RuntimeError("the database went away")
-        await super().apply_registrations(rows, group_id, positions)
+        await super().apply_registrations(rows, group_id, positions, durable)
 
 
 def gated_consumer() -> tuple[ProjectionConsumer, GatedStore, list[bytes]]:
@@ -177,9 +179,9 @@ class CountingStore(FakeStore):
         super().__init__()
         self.transactions = 0
 
-    async def apply_registrations(self, rows, group_id, positions):
+    async def apply_registrations(self, rows, group_id, positions, durable=False):
         self.transactions += 1
-        await super().apply_registrations(rows, group_id, positions)
+        await super().apply_registrations(rows, group_id, positions, durable)
 
 
 @pytest.mark.parametrize("bad", [[0], [511], [3, 700], [10, 11, 12]])
@@ -243,11 +245,11 @@ class MovedStore(FakeStore):
         self.reads += 1
         return {0: self.stored}
 
-    async def apply_registrations(self, rows, group_id, positions):
+    async def apply_registrations(self, rows, group_id, positions, durable=False):
         from services.projection.store import PositionsMoved
         if any(f != self.stored for _, _, f, _ in positions):
             raise PositionsMoved("moved")
-        await super().apply_registrations(rows, group_id, positions)
+        await super().apply_registrations(rows, group_id, positions, durable)
         for _, _, _, o in positions:
             self.stored = o
 
@@ -279,3 +281,14 @@ async def test_after_a_reconnect_the_positions_are_read_again():
     assert (c.topic, 0) in c._next
     c._lanes[1].on_reconnect()  # what a lane does when a new connection replaces a lost one
     assert c._next == {}
+
+
+async def test_a_batch_that_dead_lettered_commits_durably_the_others_do_not():
+    # A database crash that lost its commit would make the service dead-letter those events again.
+    c, store, producer = consumer()
+    values = registrations(30)[:10]
+    await c.handle([Record(c.topic, 0, i, b"k", v) for i, v in enumerate(values[:5])])
+    await c.handle([Record(c.topic, 0, 5, b"k", b"{broken")]
+                   + [Record(c.topic, 0, i, b"k", values[i]) for i in range(6, 10)])
+    assert store.durable == [False, True]
+    assert len(producer.sent) == 1

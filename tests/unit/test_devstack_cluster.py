@@ -73,3 +73,16 @@ def test_topics_are_replicated_as_the_cluster_allows():
     assert replication_for(2) == (2, {})
     assert replication_for(3) == (3, {"min.insync.replicas": "2"})
     assert replication_for(5) == (3, {"min.insync.replicas": "2"})
+
+
+def test_a_dev_stack_cluster_is_seen_by_the_fault_helpers(tmp_path):
+    from services.devstack.cluster import KafkaCluster
+
+    s = settings(tmp_path, kafka_brokers=3, kafka_bootstrap="127.0.0.1:19092")
+    cluster = KafkaCluster.of_stack(s)
+    assert cluster.bootstrap == "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096"
+    assert [cluster.layouts[i] for i in cluster.node_ids] == kafka_layouts(s)
+    assert cluster.pids() == {1: None, 2: None, 3: None}
+    assert cluster.settings().kafka_bootstrap == cluster.bootstrap
+    with pytest.raises(ValueError):
+        KafkaCluster.of_stack(settings(tmp_path))

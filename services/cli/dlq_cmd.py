@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 
 import typer
 
-from services.cli.common import OutputFormat, expected_errors, fail, load_settings, out
+from services.cli.common import OutputFormat, dump_json, expected_errors, fail, load_settings, out
 from services.cli.main import app
 
 dlq = typer.Typer(help="Dead letters: events the services could not apply, with the reasons.",
@@ -50,7 +49,7 @@ def list_(error_class: str | None = ERROR_CLASS, topic: str | None = TOPIC,
     letters = asyncio.run(read_dead_letters(settings, _selector(error_class, topic)))
     rows = [d.row() for d in letters]
     if fmt is OutputFormat.json:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False) + "\n")
+        sys.stdout.write(dump_json(rows) + "\n")
         return
     emit(rows, fmt, COLUMNS, title=f"{len(rows)} dead letter(s) in {settings.topic_dead_letter}")
 

@@ -65,10 +65,13 @@ def retry(
 ) -> None:
     """Re-publish selected dead letters, unchanged, to their original topics (after a fix).
 
+    Only to the three input topics: if a selected dead letter names any other topic (the recap
+    topic, for instance), nothing of the selection is sent and the command exits 1.
+
     The services validate them again: applied if they now pass (applying twice is harmless),
     dead-lettered again with the new reason if not.
     """
-    from services.common.deadletter import read_dead_letters, republish
+    from services.common.deadletter import check_retryable, read_dead_letters, republish
 
     if not ids and not all_:
         fail("choose dead letters: --id PARTITION:OFFSET (repeatable) or --all", code=2)
@@ -87,6 +90,7 @@ def retry(
         if unknown:
             fail(f"no such dead letter(s) in {settings.topic_dead_letter} with the given filters: "
                  f"{', '.join(unknown)}", code=1)
+    check_retryable(settings, letters)  # only to the input topics; all of the selection or nothing
     if dry_run:
         for d in letters:
             out.print(f"would re-publish {d.id} to {d.original_topic} ({d.error_class}: {d.row()['reason']})")

@@ -62,7 +62,8 @@ def dev_status(fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", 
     else:
         table = Table("component", "address", "started by dphp", "pid", "state")
         for r in rows:
-            table.add_row(r["component"], r["address"], "yes" if r["managed"] else ("no (external)" if r["up"] else "-"),
+            table.add_row(r["component"], r["address"],
+                          "yes" if r["managed"] else ("no (external)" if r["up"] else "-"),
                           str(r["pid"] or "-"), Text("up", "green") if r["up"] else Text("down", "red"))
         out.print(table)
 

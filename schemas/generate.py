@@ -9,7 +9,10 @@ are committed and a test keeps them in step with the models.
 The JSON Schemas check shapes, types, enumerations, ranges and patterns (NIK date part included).
 Rules that need the Kemendagri tree or compare fields (desa and region codes exist, level matches
 the code's depth, subject equals the NIK or meeting_id, birth_date not after time) are only in
-the validator (``schemas.parsing.parse_event``); the schemas' descriptions say so.
+the validator (``schemas.parsing.parse_event``); the schemas' descriptions say so. So are the
+bounds of contract version 1.1 that JSON Schema cannot state (times as instants, the record size,
+member names and extension attributes); those it can (lengths, figures, dates, control characters
+in the models' strings) are in the schemas.
 """
 
 from __future__ import annotations
@@ -49,6 +52,16 @@ _RULES_NOTE = (
     "the Kemendagri tree, region_code has the depth of level, subject equals data.nik or "
     "data.meeting_id, data.birth_date is not after the date of time."
 )
+_BOUNDS_NOTE = (
+    "Bounds (contract version 1.1) expressed here: string lengths, declared figures 0..2147483647, "
+    "at most 1000 attendees, dates 1900-01-01..2100-12-31, and no C0 control character (U+0000-U+001F) "
+    "in any string of the model except tab and newline in data.notes. Not expressible here, checked by "
+    "the DPHP validator: time, data.held_at and data.data_cutoff lie in 1900-01-01T00:00:00Z.."
+    "2100-12-31T23:59:59Z as instants (the patterns only bound the local year to 1899..2101 and the "
+    "offset to 23:59); the record value has at most 1 MiB (1048576 bytes); no member name, extension "
+    "attribute or ignored data field holds a C0 control character either, and an extension attribute's "
+    "numbers are finite (a JSON number like 1e400 is rejected)."
+)
 
 
 def _event_schemas() -> dict[str, tuple[type[BaseModel], str]]:
@@ -73,7 +86,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         schema["description"] = (
             f"CloudEvent 1.0 (structured mode, JSON) of type {event_type}, DPHP contract v1. "
             f"Unknown envelope attributes are extensions (kept, ignored); unknown data fields are "
-            f"ignored. {_RULES_NOTE}"
+            f"ignored. {_RULES_NOTE} {_BOUNDS_NOTE}"
         )
         out[name] = schema
     recap = Recap.model_json_schema(mode="validation")
@@ -250,12 +263,12 @@ def asyncapi() -> dict[str, Any]:
         "id": "urn:id:go:kpu:dphp",
         "info": {
             "title": "DPHP events",
-            "version": "1.0.0",
+            "version": "1.1.0",
             "description": (
-                "Event-driven projection of Indonesia's updated voter list (DPHP). Contract version 1: "
+                "Event-driven projection of Indonesia's updated voter list (DPHP). Contract version 1.1: "
                 "CloudEvents 1.0 in structured mode (JSON) on three input topics, a dead-letter topic "
                 "and a compacted recap topic. Full NIKs never leave the voter topics except in dead "
-                "letters (the original bytes)."
+                "letters (the original bytes). " + _BOUNDS_NOTE
             ),
         },
         "defaultContentType": CONTENT_TYPE,

@@ -345,7 +345,7 @@ def test_a_wrong_type_is_reported_before_a_rule_and_a_rule_before_a_nul():
 def test_nul_escape_is_found_in_every_input_kind(kind):
     data = raw(registered()).replace(b'"SITI AMINAH"', b'"SITI \\u0000AMINAH"')
     data = data.decode() if kind is str else kind(data)
-    assert _reason(data) == ("a string contains a NUL character (\\u0000)", ERROR_MALFORMED)
+    assert _reason(data) == ("data.name: must not contain control character U+0000 (NUL)", ERROR_MALFORMED)
     escaped = raw(registered()).replace(b'"SITI AMINAH"', b'"SITI \\\\u0000AMINAH"')
     escaped = escaped.decode() if kind is str else kind(escaped)
     assert parse_event(escaped).data.name == "SITI \\u0000AMINAH"

@@ -29,6 +29,8 @@ from pydantic.json_schema import models_json_schema
 from schemas.events import (
     CONTENT_TYPE,
     NIK_PATTERN,
+    NOTES_PATTERN,
+    TEXT_PATTERN,
     TYPE_MEETING_HELD,
     TYPE_VOTER_MOVED,
     TYPE_VOTER_REGISTERED,
@@ -64,6 +66,31 @@ _BOUNDS_NOTE = (
 )
 
 
+#: JSON Schema of "no C0 control character" (contract 1.1), as ``not`` + ``pattern``: a pattern
+#: with ``^...$`` would let a trailing newline through in validators that use Python's ``re``
+#: (``$`` matches before a final newline there, not in ECMA-262).
+_NO_CONTROL = {"pattern": "[\\u0000-\\u001F]"}
+_NO_CONTROL_IN_NOTES = {"pattern": "[\\u0000-\\u0008\\u000B-\\u001F]"}
+
+
+def _control_rule(node: Any, notes: bool = False) -> Any:
+    """``node`` (a JSON Schema) with every string schema refusing control characters by
+    ``not``/``pattern``, in place of the models' ``TEXT_PATTERN``/``NOTES_PATTERN``; ``notes``
+    allows tab and newline (the ``notes`` property)."""
+    if isinstance(node, list):
+        return [_control_rule(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _control_rule(v) for k, v in node.items() if k != "properties"}
+    if "properties" in node:
+        out["properties"] = {name: _control_rule(v, notes=name == "notes") for name, v in node["properties"].items()}
+    if node.get("type") == "string" and "const" not in node and "enum" not in node:
+        if out.get("pattern") in (TEXT_PATTERN, NOTES_PATTERN):
+            del out["pattern"]
+        out["not"] = dict(_NO_CONTROL_IN_NOTES if notes else _NO_CONTROL)
+    return out
+
+
 def _event_schemas() -> dict[str, tuple[type[BaseModel], str]]:
     return {
         "voter-registered.v1.json": (VoterRegistered, TYPE_VOTER_REGISTERED),
@@ -80,7 +107,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     """File name -> JSON Schema (draft 2020-12) of each event and of the recap message."""
     out: dict[str, dict[str, Any]] = {}
     for name, (model, event_type) in _event_schemas().items():
-        schema = model.model_json_schema(mode="validation")
+        schema = _control_rule(model.model_json_schema(mode="validation"))
         schema["$schema"] = DRAFT
         schema["title"] = event_type
         schema["description"] = (
@@ -111,7 +138,8 @@ def asyncapi() -> dict[str, Any]:
          (Recap, "validation")],
         ref_template="#/components/schemas/{model}",
     )
-    schemas: dict[str, Any] = dict(defs["$defs"])
+    recap_defs = {"Recap", *Recap.model_json_schema(mode="validation").get("$defs", {})}
+    schemas: dict[str, Any] = {name: d if name in recap_defs else _control_rule(d) for name, d in defs["$defs"].items()}
     examples = _examples()
     ce_headers = {
         "type": "object",

@@ -299,10 +299,13 @@ def _control_reason(raw: bytes | bytearray | str, escapes: list[Any], notes: str
     if (notes is not None and len(escapes) == notes.count("\t") + notes.count("\n")
             and all(e in _TAB_NEWLINE for e in escapes)):
         return None
-    found = _find_control(json.loads(raw), (), notes is not None)
+    try:
+        found = _find_control(json.loads(raw), (), notes is not None)
+    except (ValueError, RecursionError):  # pragma: no cover - pydantic-core read it; the reason gets no path
+        found = None
     if found is not None:
         return found
-    # Only in the value of a repeated member, which JSON parsing discards.
+    # Only in the value of a repeated member, which JSON parsing discards (or json could not read it).
     chars = [_escaped_char(e) for e in escapes]
     c = next((c for c in chars if c not in "\t\n"), chars[0])
     return f"a string of the record (a repeated member) {control_message(c)}"

@@ -114,10 +114,18 @@ TYPE_BY_KIND: dict[str, str] = {v: k for k, v in KIND_BY_TYPE.items()}
 _KNOWN_NAMES = {t[len(TYPE_PREFIX): t.rindex(".v")]: t for t in EVENT_TYPES}
 
 
+#: 16 or more digits in a row: never shown in a reason (a NIK would be among them).
+_MAYBE_NIK = re.compile(r"[0-9]{16,}")
+
+
 class InvalidEvent(ValueError):
-    """An event that breaks the contract; ``reason`` is one line without personal data."""
+    """An event that breaks the contract; ``reason`` is one line without personal data (runs of
+    16 or more digits are masked as NIKs are)."""
 
     def __init__(self, reason: str, error_class: str) -> None:
+        # A reason may quote a code or a type as sent; a NIK put there is masked like any other.
+        if _MAYBE_NIK.search(reason):
+            reason = _MAYBE_NIK.sub(lambda m: mask_nik(m.group()), reason)
         super().__init__(reason)
         self.reason = reason
         self.error_class = error_class
@@ -348,13 +356,10 @@ def _find_control(node: Any, path: tuple[str | int, ...], meeting: bool) -> str 
     return None
 
 
-_LONG_DIGITS = re.compile(r"[0-9]{16,}")
-
-
 def _path_shown(path: Sequence[int | str]) -> str:
-    # Member names may be anything (extensions, ignored fields): shortened, NIK-like digits masked.
-    return _path([p if isinstance(p, int) else _LONG_DIGITS.sub(lambda m: mask_nik(m.group()), _shown(p, 40))
-                  for p in path])
+    # Member names may be anything (extensions, ignored fields): shortened (InvalidEvent masks
+    # NIK-like digits).
+    return _path([p if isinstance(p, int) else _shown(p, 40) for p in path])
 
 
 # --- the same validation, giving plain dicts --------------------------------------------------------

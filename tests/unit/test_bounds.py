@@ -530,3 +530,31 @@ def test_any_integer_figure_is_accepted_exactly_when_inside(value, field):
 def test_expected_type_does_not_change_the_bounds():
     data = raw(with_changes(meeting(), "data.venue", "v" * 257))
     assert rejected(data, TYPE_MEETING_HELD) == rejected(data)
+
+
+# --- reasons never show a full NIK, wherever it was put ----------------------------------------------------------
+
+NIK = "3316015205900002"
+
+
+@pytest.mark.parametrize(("doc", "path"), [
+    (registered(), "data.tps.desa_code"), (moved(), "data.to_tps.desa_code"), (moved(), "data.from_tps.desa_code"),
+    (meeting(), "data.region_code"), (registered(), "type"), (registered(), "specversion"),
+    (registered(), "data.sex"), (registered(), f"x{NIK}"), (meeting(), "data.level"),
+], ids=lambda x: x if isinstance(x, str) else x["type"][15:])
+def test_a_nik_put_anywhere_is_masked_in_the_reason(doc, path):
+    for value in (NIK, NIK + "9999", f"a{NIK}\u0001", [NIK]):
+        data = raw(with_changes(doc, path, value))
+        outcome = both(data)
+        if outcome[0] == "accepted":
+            continue
+        reason = outcome[1][0]
+        assert NIK not in reason, reason
+        assert "\n" not in reason
+
+
+def test_masking_keeps_the_rest_of_a_reason():
+    reason, klass = rejected(raw(with_changes(registered(), "data.tps.desa_code", NIK)))
+    assert reason == "data.tps.desa_code: '3316**********02' is not a Kemendagri desa/kelurahan code (level 4, like " \
+                     "33.16.01.2001)" and klass == "rule"
+    assert InvalidEvent(f"x {NIK} y", ERROR_SCHEMA).reason == "x 3316**********02 y"

@@ -257,7 +257,7 @@ def parse_event(raw: bytes | bytearray | str, expected_type: str | None = None) 
     ``expected_type``: the ``type`` the topic carries; another known type is rejected with
     ``ERROR_UNEXPECTED_TYPE``. Raises ``InvalidEvent``.
     """
-    if len(raw) > _SURELY_SMALL:
+    if _length(raw) > _SURELY_SMALL:
         _check_size(raw)
     try:
         event = _validate_json(raw)
@@ -277,6 +277,14 @@ def parse_event(raw: bytes | bytearray | str, expected_type: str | None = None) 
         if reason is not None:
             raise InvalidEvent(reason, ERROR_MALFORMED)
     return event
+
+
+def _length(raw: Any) -> int:
+    # A record without a value (a tombstone: None) is not JSON; pydantic-core says so.
+    try:
+        return len(raw)
+    except TypeError:
+        return 0
 
 
 def _check_size(raw: bytes | bytearray | str) -> None:
@@ -436,7 +444,7 @@ def parse_event_fields(raw: bytes | bytearray | str, expected_type: str | None =
     """
     if _validate_fields_json is None:  # pragma: no cover - see _fields_validator
         return parse_event(raw, expected_type).model_dump()
-    if len(raw) > _SURELY_SMALL:
+    if _length(raw) > _SURELY_SMALL:
         _check_size(raw)
     try:
         event = _validate_fields_json(raw)

@@ -558,3 +558,9 @@ def test_masking_keeps_the_rest_of_a_reason():
     assert reason == "data.tps.desa_code: '3316**********02' is not a Kemendagri desa/kelurahan code (level 4, like " \
                      "33.16.01.2001)" and klass == "rule"
     assert InvalidEvent(f"x {NIK} y", ERROR_SCHEMA).reason == "x 3316**********02 y"
+
+
+def test_a_record_without_a_value_is_still_an_invalid_event():
+    # A tombstone's value is None: the size check must not turn it into a TypeError.
+    for value in (None, 42):
+        assert rejected(value)[0] == "JSON input should be string, bytes or bytearray"

@@ -15,6 +15,16 @@ then the only one, and a wrong ``type`` was reported before it), so a pydantic-c
 call is saved. Desa codes and RFC 3339 times are checked without Python calls (see
 ``schemas.events``), and strings are not cached (most are unique).
 
+Bounds of contract 1.1 (``schemas.events``): a record value of more than 1 MiB is rejected before
+parsing (``len``; a ``str`` is measured in UTF-8 only when it could be that large). Lengths,
+figures, times and dates are the models' own checks. Control characters are not looked for by a
+pattern per string (the models' patterns are taken out of these validators): JSON can only carry
+one as an escape, so once the event is valid the record is searched for a backslash (a
+``memchr``; most records have none) and then for control-character escapes; a record with one is
+rejected (``ERROR_MALFORMED``, the field and code point in the reason) unless they are the tabs and
+newlines of a meeting's ``notes``. That covers member names, extension attributes and ignored
+fields as well, which no pattern sees.
+
 CSV layout (``dphp publish``)
 -----------------------------
 One CSV file (RFC 4180, UTF-8, a leading byte-order mark is ignored, comma separator) holds

@@ -112,7 +112,8 @@ DATA_CONTENT_TYPE_PATTERN = (
 # --- bounds (contract version 1.1) ----------------------------------------------------------------
 
 #: A string without C0 control characters (U+0000 .. U+001F), and ``notes``: tab and newline allowed.
-#: The same text in pydantic (Rust regex), Python ``re`` and ECMA-262 (JSON Schema).
+#: pydantic-core (Rust regex) reads them as ECMA-262 does; Python's ``re`` lets a final newline
+#: through ``$``, so the generated JSON Schemas say it with ``not``/``pattern`` (``schemas.generate``).
 TEXT_PATTERN = r"^[^\u0000-\u001F]*$"
 NOTES_PATTERN = r"^[^\u0000-\u0008\u000B-\u001F]*$"
 #: Instants of ``time``, ``held_at`` and ``data_cutoff``; dates of ``birth_date``.

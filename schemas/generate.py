@@ -28,6 +28,7 @@ from pydantic.json_schema import models_json_schema
 
 from schemas.events import (
     CONTENT_TYPE,
+    ID_MAX_LENGTH,
     NIK_PATTERN,
     NOTES_PATTERN,
     TEXT_PATTERN,
@@ -186,7 +187,8 @@ def asyncapi() -> dict[str, Any]:
             "contentType": CONTENT_TYPE,
             "headers": ce_headers,
             "payload": {"$ref": "#/components/schemas/MeetingHeld"},
-            "bindings": kafka_key("meeting_id (equal to subject and data.meeting_id), UTF-8", minLength=1),
+            "bindings": kafka_key("meeting_id (equal to subject and data.meeting_id), UTF-8", minLength=1,
+                                  maxLength=ID_MAX_LENGTH),
             "examples": example("meeting-held.v1", "pleno-dphp-33.16-2024-08-11"),
         },
         "deadLetter": {

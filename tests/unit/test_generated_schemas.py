@@ -214,6 +214,7 @@ def test_asyncapi_messages_keys_and_headers(asyncapi):
         assert m["examples"][0]["payload"] == example(m["examples"][0]["name"])
     assert "NIK" in messages["voterRegistered"]["bindings"]["kafka"]["key"]["description"]
     assert "meeting_id" in messages["meetingHeld"]["bindings"]["kafka"]["key"]["description"]
+    assert messages["meetingHeld"]["bindings"]["kafka"]["key"]["maxLength"] == 256  # contract 1.1
     dead = messages["deadLetter"]["headers"]
     expected = ["dphp.original.topic", "dphp.original.partition", "dphp.original.offset", "dphp.consumer.group",
                 "dphp.error.class", "dphp.error.reason", "dphp.failed.at"]

@@ -466,3 +466,16 @@ def _single_statements(s: str) -> dict[str, str]:
                                          ARRAY[{{froms}}]::bigint[], ARRAY[{{tos}}]::bigint[])""",
         "positions": f"SELECT {s}.advance_positions($1, $2, $3::text[], $4::int[], $5::bigint[], $6::bigint[])",
     }
+
+
+async def open_writer_store(settings) -> ProjectionStore:
+    """A store on a new writer connection, its session prepared and the configuration checked."""
+    conn = await connect_writer(settings)
+    try:
+        store = ProjectionStore(conn, settings.db_schema)
+        await store.prepare()
+        await store.ensure_config(settings.voting_day, settings.tps_capacity)
+    except BaseException:
+        conn.terminate()
+        raise
+    return store

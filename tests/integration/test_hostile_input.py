@@ -145,15 +145,15 @@ async def read_topic(settings, topic: str) -> list:
         ends = await consumer.end_offsets(tps)
         await consumer.seek_to_beginning(*tps)
         out = []
-        remaining = {tp for tp in tps if ends[tp] > 0}
+        seen = {tp: 0 for tp in tps}  # the next offset not read yet, per partition
         deadline = time.monotonic() + 120
-        while remaining and time.monotonic() < deadline:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+        while any(seen[tp] < ends[tp] for tp in tps) and time.monotonic() < deadline:
+            batch = await consumer.getmany(*[tp for tp in tps if seen[tp] < ends[tp]], timeout_ms=1000)
             for tp, recs in batch.items():
                 out.extend(r for r in recs if r.offset < ends[tp])
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
+                if recs:
+                    seen[tp] = max(seen[tp], recs[-1].offset + 1)
+        assert all(seen[tp] >= ends[tp] for tp in tps), f"{topic}: read up to {seen}, ends {ends}"
         return out
     finally:
         await consumer.stop()

@@ -195,7 +195,7 @@ async def wait_settled(settings, procs) -> tuple[dict, str, float, list[str]]:
                      for g in status.get("groups", []) for q in g["partitions"]}
         if positions != last_positions:
             last_positions, last_change = positions, now
-        if now - last_change > STALL_S and any(positions.values()):
+        if now - last_change > STALL_S:  # the services start within a few seconds
             return status, "stalled", now - started, crashes
         if now - started > CONVERGE_TIMEOUT_S:
             return status, "timeout", now - started, crashes
@@ -434,7 +434,12 @@ async def test_hostile_input_campaign(own_stack, tmp_path):
                         + "; ".join(f"{k}: got {got.get(k)} want {want.get(k)}" for k in differ[:3]))
     meetings_json = cli_json(settings, problems, "meetings")
     if meetings_json is not None:
-        got_m, want_m = comparable_meetings(meetings_json), comparable_meetings(expected.meetings())
+        want_m = comparable_meetings(expected.meetings())
+        try:
+            got_m = comparable_meetings(meetings_json)
+        except (ValueError, KeyError, TypeError) as exc:
+            problems.append(f"`dphp meetings --format json` prints what CONTRACT 4 does not allow: {exc!r}"[:600])
+            got_m = want_m
         if got_m != want_m:
             missing = sorted(set(want_m) - set(got_m))
             extra = sorted(set(got_m) - set(want_m))

@@ -16,9 +16,9 @@ from aiokafka.errors import KafkaError
 from schemas import deadletter as dl
 from schemas.events import CONTENT_TYPE
 from schemas.parsing import InvalidEvent, mask_nik
-from services.common.errors import OperatorError
 from services.common.failures import Backoff, Failure, Health, classify, short
 from services.common.kafka import kafka_producer
+from services.common.errors import OperatorError
 from services.common.settings import Settings
 from services.common.topics import DEAD_LETTER_MAX_MESSAGE_BYTES, partitions_of
 
@@ -135,9 +135,6 @@ async def republish(settings: Settings, letters: Iterable[DeadLetter]) -> int:
     letter naming any other topic refuses all of it (`OperatorError`)."""
     letters = list(letters)
     check_retryable(settings, letters)
-    missing = [d.id for d in letters if not d.original_topic]
-    if missing:
-        raise ValueError(f"dead letters without a {dl.ORIGINAL_TOPIC} header: {', '.join(missing)}")
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
                                 **settings.kafka_security_kwargs())
     await producer.start()

@@ -37,11 +37,6 @@ async def test_publish_rejects_a_line_of_more_than_1_mib_with_its_size(stack, tm
                                 "reason": "the record value has 1,048,577 bytes, more than 1 MiB (1,048,576)"}]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an accepted record of 1 MiB cannot be produced with the defaults: aiokafka's max_request_size "
-    "(1,048,576) counts the whole record batch (key, headers, overhead), and the topics keep the "
-    "broker's max.message.bytes; the producer and the topics (dead-letter above its sources, CONTRACT 2) "
-    "need larger limits (services/cli, services/common)"))
 async def test_publish_accepts_a_line_of_exactly_1_mib(stack, tmp_path):
     settings = unique_settings(stack)
     await ensure_topics(settings)

@@ -113,16 +113,17 @@ async def publish(settings, placed: list[tuple[HostileRecord, int]], topic_name:
         pending = []
         for i, (r, p) in enumerate(placed):
             size = len(r.value or b"") + len(r.key or b"")
+            record_headers = headers if r.headers is None else r.headers
             if size > 512 * 1024:
                 try:
                     md = await large.send_and_wait(topic_name[r.topic], value=r.value, key=r.key, partition=p,
-                                                   headers=headers)
+                                                   headers=record_headers)
                     out.coords[i] = (md.topic, md.partition, md.offset)
                 except KafkaError as exc:
                     out.refused[i] = type(exc).__name__
                 continue
             pending.append((i, await small.send(topic_name[r.topic], value=r.value, key=r.key, partition=p,
-                                                headers=headers)))
+                                                headers=record_headers)))
         for i, fut in pending:
             md = await fut
             out.coords[i] = (md.topic, md.partition, md.offset)
@@ -331,6 +332,9 @@ async def test_hostile_input_campaign(own_stack, tmp_path):
     by_coord = {c: i for i, c in published.coords.items()}
     for d in dead_records:
         h = {k: v.decode("utf-8", "replace") for k, v in d.headers}
+        twice = sorted(k for k, n in Counter(k for k, _ in d.headers).items() if n > 1 and k.startswith("dphp."))
+        if twice:
+            problems.append(f"dead letter {d.partition}:{d.offset} has the headers {twice} more than once")
         try:
             coord = (h["dphp.original.topic"], int(h["dphp.original.partition"]), int(h["dphp.original.offset"]))
         except (KeyError, ValueError):

@@ -75,6 +75,8 @@ class HostileRecord:
     #: value with a key so large that value and key exceed any sensible topic limit. If the topic
     #: accepts it, it must be applied all the same.
     refusable: bool = False
+    #: The record's headers; None: CONTRACT 2's `content-type: application/cloudevents+json`.
+    headers: list[tuple[str, bytes]] | None = None
 
     def __post_init__(self) -> None:
         if self.expect != "invalid" and self.event is None:
@@ -224,6 +226,7 @@ class Kind:
     count: int = 8  # records per topic at scale 1
     key: Callable[[_Ctx, dict[str, Any]], bytes | None] | None = None  # default: CONTRACT 1 key
     refusable: bool = False  # see HostileRecord.refusable
+    headers: Callable[[_Ctx], list[tuple[str, bytes]]] | None = None  # default: content-type only
 
 
 def _valid(doc: dict[str, Any]) -> Made:
@@ -783,6 +786,23 @@ def kinds() -> list[Kind]:
         Kind("key:binary(truncated)", ALL, _truncated, key=_key_binary, count=3),
         Kind("key:100KB(truncated)", ALL, _truncated, key=_key_huge, count=3),
     ]
+    ce = ("content-type", b"application/cloudevents+json")
+    spoofed = lambda ctx: [ce, ("dphp.original.topic", b"dphp.recap"), ("dphp.original.partition", b"7"),  # noqa: E731
+                           ("dphp.original.offset", b"999999"), ("dphp.error.reason", b"[bold]spoofed[/]"),
+                           ("dphp.consumer.group", b"x"), ("dphp.retried.from", b"0:0")]
+    ks += [
+        Kind("headers:spoofed-dphp-headers(truncated)", ALL, _truncated, count=3, headers=spoofed),
+        Kind("headers:spoofed-dphp-headers(valid)", ALL, lambda ctx, doc: _valid(doc), count=3, headers=spoofed),
+        # CONTRACT 2 asks publishers for the header; its validation list does not name it.
+        Kind("headers:no-content-type", ALL, lambda ctx, doc: (_dumps(doc), "either", doc), count=3,
+             headers=lambda ctx: []),
+        Kind("headers:content-type-text/plain", ALL, lambda ctx, doc: (_dumps(doc), "either", doc), count=3,
+             headers=lambda ctx: [("content-type", b"text/plain")]),
+        Kind("headers:500-binary-headers", ALL, lambda ctx, doc: (_dumps(doc), "either", doc), count=2,
+             headers=lambda ctx: [ce] + [(f"x-{i}\u001b[31m", bytes([i % 256, 0, 255])) for i in range(500)]),
+        Kind("headers:500-binary-headers(truncated)", ALL, _truncated, count=2,
+             headers=lambda ctx: [ce] + [(f"x-{i}", bytes([i % 256, 0, 255])) for i in range(500)]),
+    ]
     names = [k.name for k in ks]
     dupes = {n for n in names if names.count(n) > 1}
     assert not dupes, dupes
@@ -849,7 +869,13 @@ def campaign(seed: int = 10, scale: float = 1.0, voters: int = 600, only: str | 
                 event = event_of(meant) if meant is not None else None
                 if keep:
                     records.append(HostileRecord(kind.name, topic, key, value, expect, event,
-                                                 refusable=kind.refusable))
+                                                 refusable=kind.refusable,
+                                                 headers=kind.headers(ctx) if kind.headers else None))
+    # Redelivery: 2% of the hostile records once more (another offset: judged on its own; a valid
+    # one changes nothing, an invalid one is dead-lettered again, once).
+    again = rnd.sample([r for r in records if r.hostile], len([r for r in records if r.hostile]) // 50)
+    records += [HostileRecord(f"redelivered:{r.expect}", r.topic, r.key, r.value, r.expect, r.event,
+                              refusable=r.refusable, headers=r.headers) for r in again]
     niks: set[str] = set()
     for r in records:
         if r.key and _NIK_RE.fullmatch(r.key.decode("utf-8", "replace")):

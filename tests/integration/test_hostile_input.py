@@ -12,13 +12,24 @@ What must hold (CONTRACT 2 v1.1, 1 and 5):
 * `dphp dlq list`, `dphp meetings`, `dphp report` and `dphp status` print the stored data as text
   without crashing.
 
-The records come from ``tests.support.hostile`` (seeded: the same seed gives the same bytes).
-``DPHP_HOSTILE_SCALE`` multiplies the number of records per kind (default 1: about 3,900 hostile
-records), ``DPHP_HOSTILE_SEED`` picks another seed. The stack is the test session's own one when
-it started one (its log files are readable), else one started here on free ports.
+The records come from ``tests.support.hostile`` (seeded: the same seed gives the same bytes):
+about 4,000 hostile records in about 310 kinds and the ~840 valid events they derive from, 40 MiB.
+The stack is the test session's own one when it started one (its log files are readable), else
+one started here on free ports and stopped at the end (by PID).
 
 Run: ``.venv/bin/python -m pytest tests/integration/test_hostile_input.py -s`` (``-s`` shows the
-table when it passes; it is part of the failure message otherwise).
+table when it passes; it is part of the failure message otherwise). About a minute when nothing
+stalls; a stall costs ``DPHP_HOSTILE_STALL_S`` more. Settings, all optional:
+
+* ``DPHP_HOSTILE_SCALE`` (1): records per kind multiplied (5: ~20,000 hostile records, ~200 MiB,
+  about 2.5 minutes); ``DPHP_HOSTILE_SEED`` (10): another seed;
+* ``DPHP_HOSTILE_ONLY`` / ``DPHP_HOSTILE_EXCLUDE``: regular expressions on kind names, to find
+  which kinds cause a stall (``DPHP_HOSTILE_ONLY='^time:'``);
+* ``DPHP_HOSTILE_STALL_S`` (45): no stored position moving for this long is a stall;
+  ``DPHP_HOSTILE_TIMEOUT_S`` (240): the longest wait for convergence;
+* ``DPHP_HOSTILE_REPORT``: also write the table and the problems to this file;
+* ``DPHP_TEST_STATE_DIR``: with ``DPHP_TEST_KAFKA_BOOTSTRAP``/``DPHP_TEST_DATABASE_URL``, the
+  state folder of that stack, whose ``logs/`` are then searched for NIKs.
 """
 
 from __future__ import annotations

@@ -78,8 +78,10 @@ async def read_dead_letters(settings: Settings, keep: Callable[[DeadLetter], boo
     ids = (await partitions_of(settings, [settings.topic_dead_letter]))[settings.topic_dead_letter]
     if not ids:  # no such topic yet: no dead letters
         return []
+    # earliest: should the seeks below lose a race with the first fetch, it starts at the beginning too.
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                                group_id=None, request_timeout_ms=15000, **settings.kafka_security_kwargs())
+                                group_id=None, request_timeout_ms=15000, auto_offset_reset="earliest",
+                                **settings.kafka_security_kwargs())
     await consumer.start()
     try:
         tps = [TopicPartition(settings.topic_dead_letter, p) for p in ids]

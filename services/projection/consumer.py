@@ -222,12 +222,18 @@ class ProjectionConsumer:
         if not by_tp:
             return
         planner = BatchPlanner(self.kind.event_type, self.kind.to_row, self.cutoff, len(self.lanes))
-        for tp, (expected, recs) in by_tp.items():
-            planner.start_partition(tp, expected, recs[-1].offset + 1)  # offsets ascend within a partition
-            for start in range(0, len(recs), 500):
-                if start and self.scheduler.busy:
-                    await asyncio.sleep(0)  # let the batches in flight send their next statements
-                planner.add(tp, recs[start:start + 500])
+        try:
+            for tp, (expected, recs) in by_tp.items():
+                planner.start_partition(tp, expected, recs[-1].offset + 1)  # offsets ascend within a partition
+                for start in range(0, len(recs), 500):
+                    if start and self.scheduler.busy:
+                        await asyncio.sleep(0)  # let the batches in flight send their next statements
+                    planner.add(tp, recs[start:start + 500])
+        except Exception as exc:  # noqa: BLE001 - a bug in converting events: loud, then paused
+            # Not stored and not advanced: the next fetch, after this batch, seeks back to it.
+            self._failed_for_bug(exc, sum(len(r) for _, r in by_tp.values()))
+            self._forget(by_tp)
+            return
         plan = planner.plan()
         if self._forget((await self.scheduler.room()).failed_partitions):
             # A batch before failed (logged): this one continues it, so it is not applied
@@ -264,16 +270,7 @@ class ProjectionConsumer:
                         sorted(p for _, p in part.partitions))
             raise
         except Exception as exc:
-            # A bug (see services.common.failures): the batch stops here, loudly, and is read again
-            # from the stored positions after a pause that doubles while the failure repeats.
-            what = short(exc)
-            if what != self._last_bug:
-                log.exception("a batch of %d events was not stored (%s); it will be read again from the "
-                              "stored positions", len(part.rows), what)
-            else:
-                log.error("a batch of %d events was not stored again (%s)", len(part.rows), what)
-            self._last_bug = what
-            self._resume_at = asyncio.get_running_loop().time() + self._bug_backoff.delay()
+            self._failed_for_bug(exc, len(part.rows))
             raise
         if self._last_bug is not None:
             log.warning("batches are stored again after: %s", self._last_bug)
@@ -281,6 +278,19 @@ class ProjectionConsumer:
         self._bug_backoff.reset()
         self.applied += len(part.rows)
         await self._advisory_commit(part.positions)
+
+    def _failed_for_bug(self, exc: BaseException, events: int) -> None:
+        """A bug (see services.common.failures): the batch stops here, loudly (a traceback when the
+        failure is new, a line when it repeats), and is read again from the stored positions after
+        a pause that doubles while the failure repeats, up to a minute."""
+        what = short(exc)
+        if what != self._last_bug:
+            log.error("a batch of %d events was not stored (%s); it will be read again from the stored "
+                      "positions", events, what, exc_info=exc)
+        else:
+            log.error("a batch of %d events was not stored again (%s)", events, what)
+        self._last_bug = what
+        self._resume_at = asyncio.get_running_loop().time() + self._bug_backoff.delay()
 
     async def _apply(self, lane: Lane, part: LanePart, durable: bool = False) -> None:
         apply, group = self.kind.apply, self.group_id

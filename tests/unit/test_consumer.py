@@ -297,3 +297,22 @@ async def test_a_batch_that_dead_lettered_commits_durably_the_others_do_not():
                    + [Record(c.topic, 0, i, b"k", values[i]) for i in range(6, 10)])
     assert store.durable == [False, True]
     assert len(producer.sent) == 1
+
+
+async def test_a_bug_in_converting_events_stops_the_batch_loudly_and_pauses_before_the_next(caplog):
+    from services.projection import consumer as consumer_module
+    c, store, producer = consumer()
+
+    def broken(event, cutoff):
+        raise TypeError("Integer exceeds 64-bit range")
+
+    c.kind = consumer_module.Kind(c.kind.service, c.kind.event_type, c.kind.topic, broken, c.kind.apply)
+    records = [Record(c.topic, 0, i, b"k", v) for i, v in enumerate(registrations(30)[:5])]
+    loop = asyncio.get_running_loop()
+    await c.handle(records)
+    started = loop.time()
+    await c.handle(records)  # the redelivery after the seek back: paused first, one line, no traceback
+    assert loop.time() - started >= 0.9
+    assert store.applied == [] and producer.sent == [] and c.next_offset((c.topic, 0)) is None
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2 and errors[0].exc_info and not errors[1].exc_info

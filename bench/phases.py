@@ -18,6 +18,7 @@ from aiokafka.partitioner import murmur2
 from schemas.events import CONTENT_TYPE, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED
 from schemas.parsing import parse_event_fields
 from services.common.db import migrate
+from services.common.kafka import faststream_broker, kafka_producer
 from services.common.settings import Settings
 from services.projection import store as st
 from services.projection.scheduler import LaneScheduler
@@ -220,10 +221,7 @@ class NaiveResult:
 
 
 async def produce(settings: Settings, topic: str, lines: list[bytes]) -> None:
-    from aiokafka import AIOKafkaProducer
-
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
-                                linger_ms=10, max_batch_size=512 * 1024, **settings.kafka_security_kwargs())
+    producer = kafka_producer(settings, linger_ms=10, max_batch_size=512 * 1024)
     await producer.start()
     try:
         futures = []
@@ -239,7 +237,6 @@ async def naive(settings: Settings, topic: str, group_id: str, lines: list[bytes
     """A minimal FastStream subscriber: one message at a time, one transaction per event (the same
     ProjectionStore.apply_registrations with one row and its position), its own topic and group."""
     from faststream import AckPolicy
-    from faststream.kafka import KafkaBroker
     from faststream.kafka.annotations import KafkaMessage
 
     from services.common.topics import TopicSpec, ensure_topics
@@ -259,8 +256,7 @@ async def naive(settings: Settings, topic: str, group_id: str, lines: list[bytes
     async def no_decode(message, original_decoder=None):
         return None
 
-    broker = KafkaBroker(settings.kafka_bootstrap, **settings.kafka_security_kwargs(),
-                         logger=logging.getLogger("bench.naive"), log_level=logging.DEBUG)
+    broker = faststream_broker(settings, logger=logging.getLogger("bench.naive"), log_level=logging.DEBUG)
     subscriber = broker.subscriber(topic, group_id=group_id, auto_offset_reset="earliest",
                                    ack_policy=AckPolicy.MANUAL, decoder=no_decode)
 
@@ -324,8 +320,6 @@ async def latency(settings: Settings, lines: list[bytes], rate: float, poll_s: f
 
     A latency is (start of the poll that first saw the row) - (send call): an upper bound, at most
     one poll interval late."""
-    from aiokafka import AIOKafkaProducer
-
     ids = [orjson.loads(raw)["id"] for raw in lines]
     keys = [orjson.loads(raw)["subject"].encode() for raw in lines]
     nik_of = {i: k.decode() for i, k in zip(ids, keys)}
@@ -333,8 +327,7 @@ async def latency(settings: Settings, lines: list[bytes], rate: float, poll_s: f
     pending: dict[str, None] = {}  # sent, not seen yet (in send order)
     seen: dict[str, float] = {}
     result = LatencyResult(rate, 0, 0.0, 0, poll_ms=poll_s * 1000)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
-                                **settings.kafka_security_kwargs())
+    producer = kafka_producer(settings)
     await producer.start()
     conn = await asyncpg.connect(settings.database_url, timeout=10)
     sending = True

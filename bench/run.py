@@ -44,6 +44,7 @@ import psutil
 from bench import phases
 from bench.procs import SERVICES, Sampler, ServiceProcess, cpu_delta, listener_pid, postgres_cpu, process_cpu
 from schemas.events import TYPE_MEETING_HELD, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED
+from services.common.logs import setup_logging
 from services.common.settings import Settings
 from services.projection import store as st
 
@@ -163,9 +164,11 @@ async def versions(settings: Settings) -> dict[str, str]:
 
 
 async def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, **settings.kafka_security_kwargs())
+    from services.common.kafka import kafka_consumer
+
+    consumer = kafka_consumer(settings)
     await consumer.start()
     try:
         tps = []
@@ -197,9 +200,9 @@ async def delete_groups(settings: Settings, groups: list[str]) -> None:
     """Best effort: aiokafka's admin client has no delete_consumer_groups, so send DeleteGroups."""
     from aiokafka.protocol.admin import DeleteGroupsRequest
 
-    from services.common.topics import admin_client
+    from services.common.kafka import kafka_admin
 
-    admin = admin_client(settings)
+    admin = kafka_admin(settings)
     await admin.start()
     try:
         for g in groups:
@@ -615,8 +618,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(logging.WARNING, stream=sys.stderr)
     fig = Figures(started=dt.datetime.now().astimezone(),
                   command=shlex.join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]),
                   note=args.note, load_at_start=os.getloadavg(), machine=machine_info())

@@ -10,14 +10,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from schemas import deadletter as dl
 from schemas.events import CONTENT_TYPE
 from schemas.parsing import InvalidEvent, mask_nik
 from services.common.failures import Backoff, Failure, Health, classify, short
-from services.common.kafka import kafka_producer
+from services.common.kafka import kafka_consumer, kafka_producer
 from services.common.errors import OperatorError
 from services.common.settings import Settings
 from services.common.topics import DEAD_LETTER_MAX_MESSAGE_BYTES, partitions_of
@@ -79,9 +79,8 @@ async def read_dead_letters(settings: Settings, keep: Callable[[DeadLetter], boo
     if not ids:  # no such topic yet: no dead letters
         return []
     # earliest: should the seeks below lose a race with the first fetch, it starts at the beginning too.
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                                group_id=None, request_timeout_ms=15000, auto_offset_reset="earliest",
-                                **settings.kafka_security_kwargs())
+    consumer = kafka_consumer(settings, enable_auto_commit=False, group_id=None, request_timeout_ms=15000,
+                              auto_offset_reset="earliest")
     await consumer.start()
     try:
         tps = [TopicPartition(settings.topic_dead_letter, p) for p in ids]
@@ -137,8 +136,7 @@ async def republish(settings: Settings, letters: Iterable[DeadLetter]) -> int:
     letter naming any other topic refuses all of it (`OperatorError`)."""
     letters = list(letters)
     check_retryable(settings, letters)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
-                                **settings.kafka_security_kwargs())
+    producer = kafka_producer(settings)
     await producer.start()
     try:
         futures = [await producer.send(d.original_topic, value=d.value, key=d.key,

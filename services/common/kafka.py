@@ -1,15 +1,48 @@
-"""Kafka clients built from the settings, in one place (addresses, security, producer guarantees)."""
+"""Kafka clients built from the settings, in one place (addresses, security, producer guarantees).
+
+Every aiokafka producer, consumer and admin client and every FastStream broker of DPHP is built
+here, so that the broker addresses and the security settings (TLS, SASL) reach each of them.
+"""
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaProducer
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common.settings import Settings
 
 
+def client_kwargs(settings: Settings | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The settings' address and security, then the caller's keyword arguments over them.
+
+    `settings=None` is a plain client of a local broker without security (the fault tests' own
+    cluster); the caller then passes `bootstrap_servers`."""
+    kwargs: dict[str, Any] = {}
+    if settings is not None:
+        kwargs = dict(bootstrap_servers=settings.kafka_bootstrap, **settings.kafka_security_kwargs())
+    kwargs.update(overrides)
+    return kwargs
+
+
 def kafka_producer(settings: Settings, **overrides) -> AIOKafkaProducer:
     """An idempotent producer that waits for all in-sync replicas (acks=all)."""
-    kwargs = dict(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
-                  **settings.kafka_security_kwargs())
-    kwargs.update(overrides)
-    return AIOKafkaProducer(**kwargs)
+    return AIOKafkaProducer(**client_kwargs(settings, {"enable_idempotence": True, "acks": "all", **overrides}))
+
+
+def kafka_consumer(settings: Settings, *topics: str, **overrides) -> AIOKafkaConsumer:
+    """A consumer of `topics` (none: assign partitions later), aiokafka's defaults otherwise."""
+    return AIOKafkaConsumer(*topics, **client_kwargs(settings, overrides))
+
+
+def kafka_admin(settings: Settings | None, **overrides) -> AIOKafkaAdminClient:
+    """An admin client; requests time out after 15 s unless `request_timeout_ms` says otherwise."""
+    return AIOKafkaAdminClient(**client_kwargs(settings, {"request_timeout_ms": 15000, **overrides}))
+
+
+def faststream_broker(settings: Settings, **kwargs):
+    """A FastStream KafkaBroker with the settings' address and security."""
+    from faststream.kafka import KafkaBroker
+
+    return KafkaBroker(settings.kafka_bootstrap, **settings.kafka_security_kwargs(), **kwargs)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from services.common.kafka import kafka_admin as admin_client  # noqa: F401  (the name callers use)
 from services.common.settings import Settings
 
 
@@ -37,14 +38,6 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                   {"max.message.bytes": str(DEAD_LETTER_MAX_MESSAGE_BYTES)}),
         TopicSpec(s.topic_recap, s.partitions_recap, {"cleanup.policy": "compact"}),
     ]
-
-
-def admin_client(settings: Settings) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap,
-        request_timeout_ms=15000,
-        **settings.kafka_security_kwargs(),
-    )
 
 
 def replication_for(brokers: int) -> tuple[int, dict[str, str]]:

@@ -30,6 +30,7 @@ from pathlib import Path
 import psutil
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from services.common.kafka import kafka_admin
 from services.common.settings import Settings
 from services.devstack import kafka
 from services.devstack.process import free_port
@@ -156,7 +157,8 @@ class KafkaCluster:
         self.stop()
 
     def admin(self, request_timeout_ms: int = 10000) -> AIOKafkaAdminClient:
-        return AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=request_timeout_ms)
+        # No settings: the cluster's own plain listeners, without the settings' security.
+        return kafka_admin(None, bootstrap_servers=self.bootstrap, request_timeout_ms=request_timeout_ms)
 
     async def create_topic(self, name: str, partitions: int = 1, replication_factor: int | None = None,
                            min_insync_replicas: int | None = None, config: dict[str, str] | None = None) -> None:

@@ -8,9 +8,10 @@ import gc
 import logging
 
 from faststream import AckPolicy, FastStream
-from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from services.common.kafka import faststream_broker
+from services.common.logs import setup_logging
 from services.common.settings import Settings
 from services.projection.consumer import ProjectionConsumer
 
@@ -30,10 +31,9 @@ async def _parse_batch(records, original_parser):
 
 
 def build_app(settings: Settings, service: str) -> FastStream:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()
     projection = ProjectionConsumer(settings, service)
-    broker = KafkaBroker(settings.kafka_bootstrap, **settings.kafka_security_kwargs(),
-                         logger=logging.getLogger(f"dphp.{service}"), log_level=logging.DEBUG)
+    broker = faststream_broker(settings, logger=logging.getLogger(f"dphp.{service}"), log_level=logging.DEBUG)
     subscriber = broker.subscriber(
         projection.topic,
         group_id=projection.group_id,

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 import asyncpg
 from aiokafka.errors import KafkaError
 from faststream import FastStream
-from faststream.kafka import KafkaBroker
 
 from schemas.recap import Recap
 from services.common.db import migrate
 from services.common.failures import Backoff, Failure, Health, classify
+from services.common.kafka import faststream_broker
+from services.common.logs import setup_logging
 from services.common.settings import Settings
 from services.report.publisher import RecapPublisher
 
@@ -26,9 +27,8 @@ log = logging.getLogger("dphp.report")
 
 def create_app(settings: Settings | None = None) -> FastStream:
     settings = settings or Settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    broker = KafkaBroker(settings.kafka_bootstrap, acks="all", enable_idempotence=True,
-                         **settings.kafka_security_kwargs(), logger=log, log_level=logging.DEBUG)
+    setup_logging()
+    broker = faststream_broker(settings, acks="all", enable_idempotence=True, logger=log, log_level=logging.DEBUG)
     publisher = broker.publisher(
         settings.topic_recap, schema=Recap, title="recaps",
         description="The latest recap of every region (compacted, key: the region code).",

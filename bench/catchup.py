@@ -26,7 +26,7 @@ from services.common.settings import Settings
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    from services.cli.publish_cmd import publish
+    from services.operations.publishing import publish
     from services.common.topics import delete_topics, ensure_topics
     from services.sample import write_sample
 

@@ -234,7 +234,7 @@ class _CatchUp:
 
 async def _wait_converged(s: Settings, procs: list[ServiceProcess], ends: dict[tuple[str, int], int],
                           timeout: float, profile_out: Path | None, obs: _CatchUp) -> None:
-    from services.cli.read_cmd import gather_status
+    from services.operations.status import gather_status
     from services.projection.consumer import KINDS
 
     topic_of = {svc: KINDS[svc].topic(s) for svc in SERVICES}
@@ -364,7 +364,7 @@ def compare_recaps(stats, services_recap, sink_recap) -> str:
 # --- the run ----------------------------------------------------------------------------------------------
 
 async def run(args: argparse.Namespace, fig: Figures) -> None:
-    from services.cli.publish_cmd import publish
+    from services.operations.publishing import publish
     from services.common.topics import delete_topics, ensure_topics
     from services.sample import write_sample
 

@@ -93,16 +93,19 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def expected_errors(func: F) -> F:
-    """Turns expected failures (broker or database down, stack errors) into one line and exit 1."""
+    """Turns expected failures (broker or database down, stack errors) into one line and exit 1,
+    a refused argument (`InvalidArgument`) into one line and exit 2."""
 
     @wraps(func)
     def wrapper(*args, **kwargs):
-        from services.common.errors import describe_expected
+        from services.common.errors import InvalidArgument, describe_expected
 
         try:
             return func(*args, **kwargs)
         except typer.Exit:
             raise
+        except InvalidArgument as exc:
+            fail(str(exc), code=2)
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130)

@@ -47,28 +47,6 @@ class _Progress:
             self.bar.stop()
 
 
-async def wait_for_convergence(settings, timeout: float) -> float:
-    from services.cli.read_cmd import gather_status
-
-    started = time.monotonic()
-    status = await gather_status(settings)
-    total = sum(p["end_offset"] for g in status["groups"] for p in g["partitions"])
-    progress = _Progress("projecting", total)
-    try:
-        while not status["converged"]:
-            if time.monotonic() - started > timeout:
-                raise TimeoutError(
-                    f"the projection did not converge within {timeout:.0f} s; see `dphp status` and the "
-                    f"service logs in {settings.state_dir}/logs")
-            progress.update(total - sum(g["lag"] for g in status["groups"]))
-            await asyncio.sleep(1.0)
-            status = await gather_status(settings)
-        progress.update(total)
-    finally:
-        progress.close()
-    return time.monotonic() - started
-
-
 def print_recap(rows: list[dict], meetings: list[dict]) -> None:
     """Plain fixed-width tables (also read back by the end-to-end test)."""
     say(f"{'kecamatan':<10} {'name':<16} {'L':>8} {'P':>8} {'total':>8} {'TPS':>5} {'loksus':>6}")
@@ -97,11 +75,10 @@ def demo(
     timeout: float = typer.Option(900, "--timeout", help="seconds to wait for the projection to converge"),
 ) -> None:
     """Start everything, publish a realistic Kabupaten Blora sample, wait for the projection, print the recap."""
-    from services.cli.publish_cmd import count_lines, publish
-    from services.common.db import connect
-    from services.cli.read_cmd import region_name
     from services.devstack.stack import up
-    from services.projection import queries
+    from services.operations import reading
+    from services.operations.publishing import count_lines, publish
+    from services.operations.status import wait_for_convergence
     from services.sample.generator import write_sample
 
     settings = load_settings()
@@ -141,22 +118,28 @@ def demo(
         f"rejected {len(result.rejected)}")
 
     say("== 4. waiting for the projection to converge")
-    took = asyncio.run(wait_for_convergence(settings, timeout))
+    projecting: list[_Progress] = []
+
+    def show(done: int, total: int) -> None:
+        if not projecting:
+            projecting.append(_Progress("projecting", total))
+        projecting[0].update(done)
+
+    try:
+        took = asyncio.run(wait_for_convergence(settings, timeout, progress=show))
+    finally:
+        for bar in projecting:
+            bar.close()
     say(f"   converged in {took:.1f} s after publishing")
 
     async def read() -> tuple[list[dict], list[dict], list[dict]]:
-        conn = await connect(settings, server_settings=queries.READER_SERVER_SETTINGS)
-        try:
-            kec = await queries.report(conn, settings.db_schema, DEMO_REGION, "kecamatan")
-            kab = await queries.report(conn, settings.db_schema, DEMO_REGION, "kabupaten")
-            meetings = await queries.meetings(conn, settings.db_schema, DEMO_REGION, levels=("kabupaten", "kecamatan"))
-            return kec, kab, meetings
-        finally:
-            await conn.close()
+        async with reading.reader(settings) as conn:
+            kec = await reading.recap_rows(conn, settings.db_schema, DEMO_REGION, "kecamatan")
+            kab = await reading.recap_rows(conn, settings.db_schema, DEMO_REGION, "kabupaten")
+        meetings = await reading.meetings(settings, DEMO_REGION, levels=("kabupaten", "kecamatan"))
+        return kec, kab, meetings
 
     kec, kab, meetings = asyncio.run(read())
-    for r in kec + kab:
-        r["name"] = region_name(r["region_code"])
     say("")
     say(f"== DPHP recap of {DEMO_REGION} Kabupaten Blora by kecamatan (L = laki-laki, P = perempuan)")
     print_recap(kec + kab, meetings)

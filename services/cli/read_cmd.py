@@ -16,11 +16,13 @@ from rich.text import Text
 
 from services.cli.common import CELL_LIMIT, OutputFormat, cell, dump_json, expected_errors, fail, load_settings, out
 from services.cli.main import app
+from services.common.logs import quiet_kafka_logs
+from services.operations import reading, regions
+from services.operations.status import gather_status
 from services.projection.queries import RECAP_FIELDS
-from services.projection.recap import DECLARED_FIELDS, LEVELS, level_below, level_of
+from services.projection.recap import DECLARED_FIELDS, LEVELS
 
 FORMAT = typer.Option(OutputFormat.table, "--format", help="table, json or csv")
-PROJECTION_SERVICES = ("registrations", "movements", "meetings")
 
 
 def parse_time(value: str | None) -> dt.datetime | None:
@@ -33,22 +35,6 @@ def parse_time(value: str | None) -> dt.datetime | None:
     if t.tzinfo is None:
         fail(f"--as-of {value!r} has no offset; give one, e.g. +07:00", code=2)
     return t
-
-
-def region_name(code: str) -> str:
-    from services.projection.recap import region_display_name
-
-    return region_display_name(code)
-
-
-def check_region(code: str) -> None:
-    from schemas.regions import region_name as name
-
-    if code == "ID":
-        return
-    base = code.split("/")[0]
-    if name(base) is None:
-        fail(f"unknown region code {code!r}: give a Kemendagri code such as 33.16 or 33.16.01, or ID", code=2)
 
 
 def emit(rows: list[dict[str, Any]], fmt: OutputFormat, columns: list[str], title: str | None = None) -> None:
@@ -78,13 +64,6 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-async def _connect(settings):
-    from services.common.db import connect
-    from services.projection.queries import READER_SERVER_SETTINGS
-
-    return await connect(settings, server_settings=READER_SERVER_SETTINGS)
-
-
 @app.command("report")
 @expected_errors
 def report(
@@ -94,31 +73,10 @@ def report(
     fmt: OutputFormat = FORMAT,
 ) -> None:
     """One recap row for every region of a level inside a region."""
-    from services.projection import queries
-
     settings = load_settings()
-    check_region(region)
-    own = level_of(region)
-    if level is None:
-        level = level_below(own)
-    if level not in LEVELS:
-        fail(f"--level {level!r}: choose one of {', '.join(LEVELS)}", code=2)
-    if LEVELS.index(level) > LEVELS.index(own):  # LEVELS runs from the finest to the coarsest
-        fail(f"--level {level} is above the region's own level ({own})", code=2)
+    level = reading.resolve_level(region, level)
     t = parse_time(as_of)
-
-    async def fetch():
-        conn = await _connect(settings)
-        try:
-            return await queries.report(conn, settings.db_schema, region, level, t)
-        finally:
-            await conn.close()
-
-    rows = asyncio.run(fetch())
-    for r in rows:
-        r["name"] = region_name(r["region_code"])
-    ordered = [{"level": r["level"], "region_code": r["region_code"], "name": r["name"],
-                **{k: r[k] for k in r if k not in ("level", "region_code", "name")}} for r in rows]
+    ordered = asyncio.run(reading.report(settings, region, level, t))
     columns = ["region_code", "name", "male", "female", "total", "tps_count", "tps_loksus_count",
                "new_voters", "disabled", "under_age", "over_capacity_tps"]
     if fmt is OutputFormat.json:
@@ -130,7 +88,7 @@ def report(
                 r[f"disability_{k}"] = v
         columns = ["level", "region_code", "name", *RECAP_FIELDS[:7], *(f"disability_{k}" for k in range(1, 7)),
                    *RECAP_FIELDS[7:]]
-    emit(ordered, fmt, columns, title=f"{level} recap in {region} {region_name(region)}" + (f" as of {as_of}" if as_of else ""))
+    emit(ordered, fmt, columns, title=f"{level} recap in {region} {regions.region_name(region)}" + (f" as of {as_of}" if as_of else ""))
 
 
 @app.command("meetings")
@@ -140,20 +98,8 @@ def meetings(
     fmt: OutputFormat = FORMAT,
 ) -> None:
     """Recapitulation meetings with attendees, declared and computed figures and the discrepancy."""
-    from services.projection import queries
-
     settings = load_settings()
-    if region:
-        check_region(region)
-
-    async def fetch():
-        conn = await _connect(settings)
-        try:
-            return await queries.meetings(conn, settings.db_schema, region)
-        finally:
-            await conn.close()
-
-    rows = asyncio.run(fetch())
+    rows = asyncio.run(reading.meetings(settings, region))
     if fmt is OutputFormat.json:
         keys = ["meeting_id", "level", "region_code", "stage", "held_at", "data_cutoff", "attendees",
                 "declared", "computed", "discrepancy"]
@@ -177,105 +123,11 @@ def meetings(
         emit(flat, fmt, table_cols, title="meetings: declared / computed (discrepancy in --format csv/json)")
 
 
-async def gather_status(settings) -> dict[str, Any]:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    from services.projection.consumer import KINDS
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10000,
-                                **settings.kafka_security_kwargs())
-    try:
-        await asyncio.wait_for(consumer.start(), 15)
-    except BaseException:
-        await consumer.stop()  # else aiokafka warns about an unclosed consumer at exit
-        raise
-    try:
-        conn = await _connect(settings)
-        try:
-            groups = []
-            converged = True
-            for service in PROJECTION_SERVICES:
-                topic = KINDS[service].topic(settings)
-                group_id = settings.group_id(service)
-                parts = await _partitions(consumer, topic)
-                if not parts:
-                    converged = False  # a missing topic is not a converged one
-                tps = [TopicPartition(topic, p) for p in sorted(parts)]
-                ends = await consumer.end_offsets(tps) if tps else {}
-                stored, updated = await _positions(conn, settings.db_schema, group_id, topic)
-                partitions = []
-                for tp in tps:
-                    pos = stored.get(tp.partition, 0)
-                    lag = ends[tp] - pos
-                    converged = converged and lag == 0
-                    partitions.append({"partition": tp.partition, "stored_position": pos,
-                                       "end_offset": ends[tp], "lag": lag})
-                groups.append({"group": group_id, "topic": topic, "partitions": partitions,
-                               "lag": sum(p["lag"] for p in partitions),
-                               "last_applied_at": updated.isoformat() if updated else None})
-            newest = await _newest_event(conn, settings.db_schema)
-            recaps_at = await _last_recap_published(conn, settings.db_schema)
-            return {"groups": groups, "converged": converged,
-                    "newest_event_time": newest.isoformat() if newest else None,
-                    "recaps_published_at": recaps_at.isoformat() if recaps_at else None}
-        finally:
-            await conn.close()
-    finally:
-        await consumer.stop()
-
-
-async def _partitions(consumer, topic: str) -> set[int]:
-    # Metadata of a topic the client has not asked about yet may lag: ask until it is there.
-    for _ in range(20):
-        parts = consumer.partitions_for_topic(topic)
-        if parts:
-            return parts
-        consumer._client.add_topic(topic)
-        await consumer._client.force_metadata_update()
-        await asyncio.sleep(0.05)
-    return set()
-
-
-async def _positions(conn, schema: str, group_id: str, topic: str):
-    import asyncpg
-
-    try:
-        rows = await conn.fetch(
-            f"SELECT partition, next_offset, updated_at FROM {schema}.consumer_position "
-            "WHERE group_id = $1 AND topic = $2", group_id, topic)
-    except asyncpg.UndefinedTableError:
-        return {}, None
-    return ({r["partition"]: r["next_offset"] for r in rows},
-            max((r["updated_at"] for r in rows), default=None))
-
-
-async def _last_recap_published(conn, schema: str):
-    import asyncpg
-
-    try:
-        return await conn.fetchval(f"SELECT max(published_at) FROM {schema}.recap_published")
-    except asyncpg.UndefinedTableError:
-        return None
-
-
-async def _newest_event(conn, schema: str):
-    import asyncpg
-
-    try:
-        return await conn.fetchval(
-            f"SELECT max(event_time) FROM {schema}.voter_event")
-    except asyncpg.UndefinedTableError:
-        return None
-
-
 @app.command("status")
 @expected_errors
 def status(fmt: OutputFormat = FORMAT) -> None:
     """Per consumer group and partition: stored position, end offset, lag; projection freshness."""
-    import logging
-
-    # aiokafka's own log lines ("Unable connect to ...") would add to the one-line error.
-    logging.getLogger("aiokafka").addHandler(logging.NullHandler())
+    quiet_kafka_logs()
     settings = load_settings()
     result = asyncio.run(gather_status(settings))
     if fmt is OutputFormat.json:

@@ -10,6 +10,8 @@ import typer
 
 from services.cli.common import OutputFormat, expected_errors, load_settings, log_stderr, out
 from services.cli.main import app
+from services.common.logs import quiet_kafka_logs
+from services.operations.replay import replay
 
 
 @app.command("replay")
@@ -30,11 +32,7 @@ def replay_command(
     with the live projection; past it, or when the live positions name records the topics do
     not have, the replay stops with one line: the live projection untouched, the rebuild dropped.
     """
-    import logging
-
-    from services.projection.replay import replay
-
-    logging.getLogger("aiokafka").addHandler(logging.NullHandler())
+    quiet_kafka_logs()
     settings = load_settings()
     shown = [-1]
 

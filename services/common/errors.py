@@ -15,6 +15,11 @@ class OperatorError(Exception):
     """An expected failure of an operation; its message is the one line the operator sees."""
 
 
+class InvalidArgument(ValueError):
+    """A request an operation refuses before doing anything: the caller's mistake (the CLI's
+    usage error, exit 2); its message is the one line the operator sees."""
+
+
 def describe_expected(exc: BaseException) -> str | None:
     match exc:
         case StackError() | DatabaseUnreachable() | OperatorError():

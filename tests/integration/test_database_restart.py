@@ -12,7 +12,7 @@ import re
 import pytest
 
 from schemas.events import MeetingHeld
-from services.cli.read_cmd import gather_status
+from services.operations.status import gather_status
 from services.common.topics import ensure_topics
 from services.devstack import postgres
 from services.devstack.process import free_port

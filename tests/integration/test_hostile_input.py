@@ -183,7 +183,7 @@ async def read_topic(settings, topic: str) -> list:
 async def wait_settled(settings, procs) -> tuple[dict, str, float, list[str]]:
     """Until every group converged, or positions stopped moving for STALL_S, or the timeout: the
     last status, "converged" / "stalled" / "timeout", the seconds taken and the crashes seen."""
-    from services.cli.read_cmd import gather_status
+    from services.operations.status import gather_status
 
     started = time.monotonic()
     last_positions = None

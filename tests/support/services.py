@@ -62,7 +62,7 @@ def start_services(settings: Settings, log_dir: Path, names=("registrations", "m
 
 
 async def wait_converged(settings: Settings, timeout: float = 180, processes=()) -> dict:
-    from services.cli.read_cmd import gather_status
+    from services.operations.status import gather_status
 
     deadline = time.monotonic() + timeout
     last = None

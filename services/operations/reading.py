@@ -1,0 +1,72 @@
+"""Reading the projection as its readers do (role dphp_reader's views): recaps and meetings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from services.common.errors import InvalidArgument
+from services.common.settings import Settings
+from services.operations.regions import check_region, region_name
+from services.projection.recap import LEVELS, level_below, level_of
+
+
+async def connect_reader(settings: Settings):
+    """A connection with the reader sessions' settings (the views of `dphp_reader`)."""
+    from services.common.db import connect
+    from services.projection.queries import READER_SERVER_SETTINGS
+
+    return await connect(settings, server_settings=READER_SERVER_SETTINGS)
+
+
+@asynccontextmanager
+async def reader(settings: Settings) -> AsyncIterator[Any]:
+    conn = await connect_reader(settings)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def resolve_level(region: str, level: str | None) -> str:
+    """The level to report inside `region`: the one given, or the level below the region's own;
+    refuses (`InvalidArgument`) an unknown region, an unknown level or one above the region's."""
+    check_region(region)
+    own = level_of(region)
+    if level is None:
+        level = level_below(own)
+    if level not in LEVELS:
+        raise InvalidArgument(f"--level {level!r}: choose one of {', '.join(LEVELS)}")
+    if LEVELS.index(level) > LEVELS.index(own):  # LEVELS runs from the finest to the coarsest
+        raise InvalidArgument(f"--level {level} is above the region's own level ({own})")
+    return level
+
+
+async def recap_rows(conn, schema: str, region: str, level: str, as_of: dt.datetime | None = None) -> list[dict]:
+    """One recap row (with the region's `name`) for every region of `level` inside `region`."""
+    from services.projection import queries
+
+    rows = await queries.report(conn, schema, region, level, as_of)
+    for r in rows:
+        r["name"] = region_name(r["region_code"])
+    return rows
+
+
+async def report(settings: Settings, region: str, level: str, as_of: dt.datetime | None = None) -> list[dict]:
+    """`recap_rows` of a level (see `resolve_level`), each row starting with level, code and name."""
+    async with reader(settings) as conn:
+        rows = await recap_rows(conn, settings.db_schema, region, level, as_of)
+    return [{"level": r["level"], "region_code": r["region_code"], "name": r["name"],
+             **{k: r[k] for k in r if k not in ("level", "region_code", "name")}} for r in rows]
+
+
+async def meetings(settings: Settings, region: str | None = None, levels: tuple[str, ...] | None = None) -> list[dict]:
+    """Meetings (of `region` or inside it) with attendees, declared, computed and discrepancy."""
+    from services.projection import queries
+
+    if region:
+        check_region(region)
+    async with reader(settings) as conn:
+        return await queries.meetings(conn, settings.db_schema, region, levels=levels)

@@ -1,0 +1,129 @@
+"""Status of the projection (positions, end offsets, lag, freshness) and waiting for convergence."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from services.common.settings import Settings
+from services.operations.reading import connect_reader
+
+PROJECTION_SERVICES = ("registrations", "movements", "meetings")
+
+
+async def gather_status(settings: Settings) -> dict[str, Any]:
+    """Per consumer group and partition: stored position, end offset and lag; the newest event
+    applied, when recaps were last published, and whether every group has caught up (`converged`)."""
+    from aiokafka import TopicPartition
+
+    from services.common.kafka import kafka_consumer
+    from services.projection.consumer import KINDS
+
+    consumer = kafka_consumer(settings, request_timeout_ms=10000)
+    try:
+        await asyncio.wait_for(consumer.start(), 15)
+    except BaseException:
+        await consumer.stop()  # else aiokafka warns about an unclosed consumer at exit
+        raise
+    try:
+        conn = await connect_reader(settings)
+        try:
+            groups = []
+            converged = True
+            for service in PROJECTION_SERVICES:
+                topic = KINDS[service].topic(settings)
+                group_id = settings.group_id(service)
+                parts = await _partitions(consumer, topic)
+                if not parts:
+                    converged = False  # a missing topic is not a converged one
+                tps = [TopicPartition(topic, p) for p in sorted(parts)]
+                ends = await consumer.end_offsets(tps) if tps else {}
+                stored, updated = await _positions(conn, settings.db_schema, group_id, topic)
+                partitions = []
+                for tp in tps:
+                    pos = stored.get(tp.partition, 0)
+                    lag = ends[tp] - pos
+                    converged = converged and lag == 0
+                    partitions.append({"partition": tp.partition, "stored_position": pos,
+                                       "end_offset": ends[tp], "lag": lag})
+                groups.append({"group": group_id, "topic": topic, "partitions": partitions,
+                               "lag": sum(p["lag"] for p in partitions),
+                               "last_applied_at": updated.isoformat() if updated else None})
+            newest = await _newest_event(conn, settings.db_schema)
+            recaps_at = await _last_recap_published(conn, settings.db_schema)
+            return {"groups": groups, "converged": converged,
+                    "newest_event_time": newest.isoformat() if newest else None,
+                    "recaps_published_at": recaps_at.isoformat() if recaps_at else None}
+        finally:
+            await conn.close()
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer, topic: str) -> set[int]:
+    # Metadata of a topic the client has not asked about yet may lag: ask until it is there.
+    for _ in range(20):
+        parts = consumer.partitions_for_topic(topic)
+        if parts:
+            return parts
+        consumer._client.add_topic(topic)
+        await consumer._client.force_metadata_update()
+        await asyncio.sleep(0.05)
+    return set()
+
+
+async def _positions(conn, schema: str, group_id: str, topic: str):
+    import asyncpg
+
+    try:
+        rows = await conn.fetch(
+            f"SELECT partition, next_offset, updated_at FROM {schema}.consumer_position "
+            "WHERE group_id = $1 AND topic = $2", group_id, topic)
+    except asyncpg.UndefinedTableError:
+        return {}, None
+    return ({r["partition"]: r["next_offset"] for r in rows},
+            max((r["updated_at"] for r in rows), default=None))
+
+
+async def _last_recap_published(conn, schema: str):
+    import asyncpg
+
+    try:
+        return await conn.fetchval(f"SELECT max(published_at) FROM {schema}.recap_published")
+    except asyncpg.UndefinedTableError:
+        return None
+
+
+async def _newest_event(conn, schema: str):
+    import asyncpg
+
+    try:
+        return await conn.fetchval(
+            f"SELECT max(event_time) FROM {schema}.voter_event")
+    except asyncpg.UndefinedTableError:
+        return None
+
+
+async def wait_for_convergence(settings: Settings, timeout: float,
+                               progress: Callable[[int, int], None] | None = None) -> float:
+    """Waits until every group has caught up with its topic; returns the seconds it took.
+
+    `progress(done, total)` with the records applied of those at the first look, while waiting and
+    once at the end; `TimeoutError` after `timeout` seconds."""
+    started = time.monotonic()
+    status = await gather_status(settings)
+    total = sum(p["end_offset"] for g in status["groups"] for p in g["partitions"])
+    while not status["converged"]:
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(
+                f"the projection did not converge within {timeout:.0f} s; see `dphp status` and the "
+                f"service logs in {settings.state_dir}/logs")
+        if progress:
+            progress(total - sum(g["lag"] for g in status["groups"]), total)
+        await asyncio.sleep(1.0)
+        status = await gather_status(settings)
+    if progress:
+        progress(total, total)
+    return time.monotonic() - started

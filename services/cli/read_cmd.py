@@ -16,7 +16,7 @@ from rich.text import Text
 
 from services.cli.common import CELL_LIMIT, OutputFormat, cell, dump_json, expected_errors, fail, load_settings, out
 from services.cli.main import app
-from services.projection.queries import RECAP_FIELDS
+from schemas.recap import RECAP_COUNT_FIELDS as RECAP_FIELDS
 from services.projection.recap import DECLARED_FIELDS, LEVELS, level_below, level_of
 
 FORMAT = typer.Option(OutputFormat.table, "--format", help="table, json or csv")

@@ -26,7 +26,7 @@ from schemas.events import Event, MeetingHeld, Tps, VoterMoved, VoterRegistered,
 from services.projection.recap import (
     DECLARED_FIELDS,
     LEVELS,
-    RECAP_FIELDS,
+    ROW_FIELDS,
     Level,
     Recap,
     RecapRow,
@@ -44,7 +44,7 @@ from services.projection.recap import (
 )
 
 __all__ = [
-    "DEFAULT_TPS_CAPACITY", "DEFAULT_VOTING_DAY", "LEVELS", "RECAP_FIELDS", "MeetingView", "OrderKey",
+    "DEFAULT_TPS_CAPACITY", "DEFAULT_VOTING_DAY", "LEVELS", "ROW_FIELDS", "MeetingView", "OrderKey",
     "Projection", "Recap", "RecapRow", "comparable_meetings", "comparable_report", "eligibility_cutoff",
     "fold", "instant", "is_eligible", "nonzero", "order_key", "recap_as_of", "recaps_equal",
     "region_contains", "report_json", "row_of", "select_rows",

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from schemas.events import Event, MeetingHeld, Tps, VoterMoved, VoterRegistered, VoterRegisteredData
 from services.projection.recap import (
+    instant,
     DECLARED_FIELDS,
     LEVELS,
     ROW_FIELDS,
@@ -55,13 +56,6 @@ DEFAULT_TPS_CAPACITY = 600
 
 #: Order of events: the instant of `time` (UTC, microseconds), then `id` by code point.
 OrderKey = tuple[dt.datetime, str]
-
-
-def instant(t: dt.datetime) -> dt.datetime:
-    """`t` as a UTC instant; a time without offset is refused."""
-    if t.tzinfo is None or t.utcoffset() is None:
-        raise ValueError(f"time without offset: {t.isoformat()}")
-    return t.astimezone(dt.UTC)
 
 
 def order_key(event: Event) -> OrderKey:

@@ -194,7 +194,8 @@ def rfc3339(t: dt.datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def _instant(value: str | dt.datetime) -> dt.datetime:
+def instant(value: str | dt.datetime) -> dt.datetime:
+    """A time (aware datetime or RFC 3339 text) as a UTC instant; a time without offset is refused."""
     t = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
     if t.tzinfo is None or t.utcoffset() is None:
         raise ValueError(f"time without offset: {value!r}")
@@ -214,8 +215,8 @@ def comparable_meetings(meetings: Iterable[Any]) -> dict[str, dict[str, Any]]:
     for m in meetings:
         obj = m.as_json() if hasattr(m, "as_json") else m
         norm = {k: obj[k] for k in _MEETING_KEYS}
-        norm["held_at"] = _instant(obj["held_at"])
-        norm["data_cutoff"] = _instant(obj["data_cutoff"]) if obj["data_cutoff"] is not None else norm["held_at"]
+        norm["held_at"] = instant(obj["held_at"])
+        norm["data_cutoff"] = instant(obj["data_cutoff"]) if obj["data_cutoff"] is not None else norm["held_at"]
         norm["attendees"] = [{k: a[k] for k in ("institution", "name", "role")} for a in obj["attendees"]]
         for k in ("declared", "computed", "discrepancy"):
             norm[k] = None if obj[k] is None else {f: obj[k][f] for f in DECLARED_FIELDS}

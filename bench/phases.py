@@ -248,7 +248,7 @@ async def naive(settings: Settings, topic: str, group_id: str, lines: list[bytes
     store = st.ProjectionStore(conn, settings.db_schema)
     await store.prepare()
     await store.ensure_config(settings.voting_day, settings.tps_capacity)
-    cutoff = st.eligible_cutoff(settings.voting_day)
+    cutoff = st.eligibility_cutoff(settings.voting_day)
     want = len(lines)
     done = asyncio.Event()
     state = {"n": 0, "first": None, "last": None}

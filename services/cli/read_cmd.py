@@ -16,10 +16,10 @@ from rich.text import Text
 
 from services.cli.common import CELL_LIMIT, OutputFormat, cell, dump_json, expected_errors, fail, load_settings, out
 from services.cli.main import app
+from schemas.recap import RECAP_COUNT_FIELDS as RECAP_FIELDS
 from services.common.logs import quiet_kafka_logs
 from services.operations import reading, regions
 from services.operations.status import gather_status
-from services.projection.queries import RECAP_FIELDS
 from services.projection.recap import DECLARED_FIELDS, LEVELS
 
 FORMAT = typer.Option(OutputFormat.table, "--format", help="table, json or csv")

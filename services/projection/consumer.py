@@ -81,7 +81,7 @@ class ProjectionConsumer:
         self.kind = KINDS[service]
         self.topic = self.kind.topic(settings)
         self.group_id = settings.group_id(service)
-        self.cutoff = st.eligible_cutoff(settings.voting_day)
+        self.cutoff = st.eligibility_cutoff(settings.voting_day)
         # Returns the aiokafka consumer of the subscriber (set by the app's wiring).
         self.consumer_ref: Callable[[], Any] = lambda: None
         self.dead_letters = dead_letters or DeadLetterWriter(settings, self.group_id)
@@ -230,24 +230,25 @@ class ProjectionConsumer:
                         await asyncio.sleep(0)  # let the batches in flight send their next statements
                     planner.add(tp, recs[start:start + 500])
         except Exception as exc:  # noqa: BLE001 - a bug in converting events: loud, then paused
-            # Not stored and not advanced: the next fetch, after this batch, seeks back to it.
             self._failed_for_bug(exc, sum(len(r) for _, r in by_tp.values()))
-            self._forget(by_tp)
+            self._rewind({tp: expected for tp, (expected, _) in by_tp.items()})
             return
         plan = planner.plan()
+        starts = {(t, p): f for part in plan.parts.values() for t, p, f, _ in part.positions}
         if self._forget((await self.scheduler.room()).failed_partitions):
             # A batch before failed (logged): this one continues it, so it is not applied
-            # either; the next batch reads them again from the stored positions (a seek).
+            # either; its partitions are read again from the stored positions.
             self._forget((await self.scheduler.settle()).failed_partitions)
-            self._forget(plan.next_offsets)
+            self._rewind(starts)
             return
         if plan.invalid:
             await self._dead_letter(plan.invalid)
         self._next.update(plan.next_offsets)  # the next batch continues after this one
         durable = bool(plan.invalid)
-        self.scheduler.submit({
-            lane: (part.partitions, lambda lane=lane, part=part: self._store_part(self.lanes[lane], part, durable))
-            for lane, part in plan.parts.items()})
+        self.scheduler.submit(
+            {lane: (part.partitions, lambda lane=lane, part=part: self._store_part(self.lanes[lane], part, durable))
+             for lane, part in plan.parts.items()},
+            skipped=lambda lane: self._rewind({(t, p): f for t, p, f, _ in plan.parts[lane].positions}))
 
     async def flush(self) -> None:
         """Waits until the batches in flight are stored; raises the first error if one failed."""
@@ -261,9 +262,27 @@ class ProjectionConsumer:
             self._next.pop(tp, None)
         return bool(partitions)
 
+    def _rewind(self, starts: dict[Partition, int]) -> None:
+        """For records that were fetched but will not be stored: forget the partitions' positions
+        and fetch again from where the records started. Waiting for the next fetch to notice the
+        gap is not enough: at the end of a topic there is no next record, and the partition would
+        stall. The stored positions are read when the records come back (`_in_order`), and a
+        position still earlier than these (the database lost commits) seeks further back then."""
+        consumer = self.consumer
+        owned = consumer.assignment() if consumer is not None else set()
+        for tp, offset in starts.items():
+            self._next.pop(tp, None)
+            self._sought.pop(tp, None)
+            if TopicPartition(*tp) in owned:
+                consumer.seek(TopicPartition(*tp), offset)
+
     async def _store_part(self, lane: Lane, part: LanePart, durable: bool) -> None:
         try:
-            await self._apply(lane, part, durable)
+            try:
+                await self._apply(lane, part, durable)
+            except BaseException:
+                self._rewind({(t, p): f for t, p, f, _ in part.positions})
+                raise
         except st.PositionsMoved:
             log.warning("partitions %s: the stored positions are not where this batch starts (another "
                         "instance stored them, or the database lost its last commits); reading them again",

@@ -51,11 +51,14 @@ class LaneScheduler:
     def __len__(self) -> int:
         return len(self._inflight)
 
-    def submit(self, parts: dict[int, tuple[Sequence[Hashable], Callable[[], Awaitable[Any]]]]) -> None:
-        """Starts a batch: per lane, the partitions its part advances and the work that stores it."""
+    def submit(self, parts: dict[int, tuple[Sequence[Hashable], Callable[[], Awaitable[Any]]]],
+               skipped: Callable[[int], None] = lambda lane: None) -> None:
+        """Starts a batch: per lane, the partitions its part advances and the work that stores it.
+        `skipped(lane)` is called at once when a part is not stored because the lane's part before
+        failed."""
         batch = InFlightBatch()
         for lane, (partitions, store) in sorted(parts.items()):
-            task = asyncio.create_task(self._after(self._tail[lane], store))
+            task = asyncio.create_task(self._after(self._tail[lane], store, lambda lane=lane: skipped(lane)))
             self._tail[lane] = task
             batch.parts.append(LaneTask(lane, task, partitions))
         self._inflight.append(batch)
@@ -80,10 +83,12 @@ class LaneScheduler:
         return await self.settle(keep=self.batches_in_flight - 1)
 
     @staticmethod
-    async def _after(before: asyncio.Task | None, store: Callable[[], Awaitable[Any]]) -> Any:
+    async def _after(before: asyncio.Task | None, store: Callable[[], Awaitable[Any]],
+                     skipped: Callable[[], None]) -> Any:
         if before is not None:
             try:
                 await before
             except Exception:  # noqa: BLE001 - reported by that part
+                skipped()
                 raise EarlierBatchFailed() from None
         return await store()

@@ -86,7 +86,7 @@ async def test_events_at_the_bounds_are_stored_and_read_back(store, settings):
     moves = [parse_event_fields(r, TYPE_VOTER_MOVED) for r in _moves()]
     meets = [parse_event_fields(r, TYPE_MEETING_HELD) for r in _meetings()]
     assert all(len(r) <= 1_048_576 for r in _meetings())
-    cutoff = st.eligible_cutoff(settings.voting_day)
+    cutoff = st.eligibility_cutoff(settings.voting_day)
     await store.apply_registrations([st.registration_row(e, cutoff) for e in regs], "g.reg", [("t", 0, 0, 3)])
     await store.apply_movements([st.movement_row(e) for e in moves], "g.mov", [("t", 0, 0, 3)])
     await store.apply_meetings([st.meeting_row(e) for e in meets], "g.meet", [("t", 0, 0, 2)])

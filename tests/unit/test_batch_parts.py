@@ -16,7 +16,7 @@ from tests.support.records import Record
 
 pytestmark = pytest.mark.unit
 
-CUTOFF = st.eligible_cutoff(__import__("datetime").date(2024, 11, 27))
+CUTOFF = st.eligibility_cutoff(__import__("datetime").date(2024, 11, 27))
 
 
 def registrations(n: int) -> list[bytes]:

@@ -316,3 +316,44 @@ async def test_a_bug_in_converting_events_stops_the_batch_loudly_and_pauses_befo
     assert store.applied == [] and producer.sent == [] and c.next_offset((c.topic, 0)) is None
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 2 and errors[0].exc_info and not errors[1].exc_info
+
+
+class FakeKafkaConsumer:
+    def __init__(self, topic: str, partitions) -> None:
+        from aiokafka import TopicPartition
+        self._assigned = {TopicPartition(topic, p) for p in partitions}
+        self.seeks: list[tuple[int, int]] = []
+
+    def assignment(self):
+        return self._assigned
+
+    def seek(self, tp, offset) -> None:
+        self.seeks.append((tp.partition, offset))
+
+    async def commit(self, offsets) -> None:
+        pass
+
+
+async def test_records_not_stored_are_fetched_again_even_when_no_later_record_comes():
+    # At the end of a topic no later fetch would reveal the gap: the consumer seeks back itself.
+    store = MovedStore(stored=0)
+    c, _, _ = consumer(store)
+    kafka = FakeKafkaConsumer(c.topic, [0, 1])
+    c.consumer_ref = lambda: kafka
+    values = registrations(30)[:10]
+    await c.handle([Record(c.topic, 0, i, b"k", v) for i, v in enumerate(values[:5])])
+    store.stored = 2  # the database lost the last commit
+    from services.projection.store import PositionsMoved
+    first = [Record(c.topic, 0, i, b"k", values[i]) for i in range(5, 8)]
+    second = [Record(c.topic, 0, i, b"k", values[i]) for i in range(8, 10)]
+    await c.submit(first)
+    await c.submit(second)
+    with pytest.raises(PositionsMoved):
+        await c.flush()
+    assert kafka.seeks and kafka.seeks[0] == (0, 5)  # the failed part's start, at once
+    assert all(p == 0 for p, _ in kafka.seeks)
+    # The records come back from there; the stored position (2) is earlier: one more seek back.
+    await c.handle([Record(c.topic, 0, i, b"k", values[i]) for i in range(5, 10)])
+    assert kafka.seeks[-1] == (0, 2)
+    await c.handle([Record(c.topic, 0, i, b"k", values[i]) for i in range(2, 10)])
+    assert store.stored == 10

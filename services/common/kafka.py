@@ -45,4 +45,21 @@ def faststream_broker(settings: Settings, **kwargs):
     """A FastStream KafkaBroker with the settings' address and security."""
     from faststream.kafka import KafkaBroker
 
-    return KafkaBroker(settings.kafka_bootstrap, **settings.kafka_security_kwargs(), **kwargs)
+    return KafkaBroker(settings.kafka_bootstrap, security=faststream_security(settings), **kwargs)
+
+
+def faststream_security(settings: Settings):
+    """The settings' security as FastStream's object (its KafkaBroker takes no aiokafka security
+    arguments): the same TLS context and SASL mechanism and credentials; None without security."""
+    from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+    kwargs = settings.kafka_security_kwargs()
+    if not kwargs:
+        return None
+    ssl_context = kwargs.get("ssl_context")
+    mechanism = kwargs.get("sasl_mechanism")
+    if mechanism is None:
+        return BaseSecurity(ssl_context=ssl_context, use_ssl=True)
+    sasl = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}[mechanism]
+    return sasl(kwargs["sasl_plain_username"], kwargs["sasl_plain_password"], ssl_context=ssl_context,
+                use_ssl=ssl_context is not None)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
-from pathlib import Path
 
 import typer
 
-from services.cli.common import expected_errors, load_settings, log_stderr, out, visible
+from services.cli.common import expected_errors, load_settings, log_stderr, visible
 from services.cli.main import app
 
 DEMO_REGION = "33.16"

@@ -34,10 +34,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from services.common.db import connect, migrate
 from services.common.errors import OperatorError
+from services.common.kafka import kafka_consumer
 from services.common.settings import Settings
 from services.common.topics import partitions_of
 from services.projection.consumer import KINDS, ProjectionConsumer
@@ -107,9 +108,8 @@ async def _replay(settings: Settings, live: str, target: str, keep_old: bool,
 
     projections = {kind.topic(settings): ProjectionConsumer(rebuild, name, dead_letter=False)
                    for name, kind in KINDS.items()}
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                max_partition_fetch_bytes=2 * 1024 * 1024, **settings.kafka_security_kwargs())
+    consumer = kafka_consumer(settings, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+                              max_partition_fetch_bytes=2 * 1024 * 1024)
     await consumer.start()
     try:
         tps = [TopicPartition(t, p) for t, ids in partitions.items() for p in ids]

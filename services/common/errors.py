@@ -8,7 +8,10 @@ import asyncpg
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from services.common.db import DatabaseUnreachable
-from services.devstack.process import StackError
+
+
+class StackError(Exception):
+    """An expected failure of the local stack, shown to users as one line."""
 
 
 class OperatorError(Exception):

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import psutil
 
-
-class StackError(Exception):
-    """An expected failure of the local stack, shown to users as one line."""
+from services.common.errors import StackError  # noqa: F401 - raised here, defined with the other expected errors
 
 
 @dataclass(frozen=True)

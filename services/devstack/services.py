@@ -6,8 +6,19 @@ import sys
 from pathlib import Path
 
 from services.common.settings import Settings
+from services.devstack.process import ManagedProcess
 
 SERVICE_NAMES = ("registrations", "movements", "meetings", "report")
+
+
+def service_process(settings: Settings, name: str, instance: int = 0) -> ManagedProcess:
+    state = settings.state_dir.resolve()
+    return ManagedProcess(
+        name=f"{name}-{instance}",
+        pid_file=state / "pids" / f"{name}-{instance}.pid",
+        log_file=state / "logs" / f"{name}-{instance}.log",
+        cmdline_marker=f"services.{name}.app",
+    )
 
 
 def _available(name: str) -> bool:
@@ -16,8 +27,6 @@ def _available(name: str) -> bool:
 
 
 def start_services(settings: Settings) -> list[str]:
-    from services.devstack.stack import service_process
-
     lines = []
     for name in SERVICE_NAMES:
         if not _available(name):
@@ -32,8 +41,6 @@ def start_services(settings: Settings) -> list[str]:
 
 
 def stop_services(settings: Settings) -> list[str]:
-    from services.devstack.stack import service_process
-
     lines = []
     for name in SERVICE_NAMES:
         proc = service_process(settings, name)

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 from services.common.settings import Settings
 from services.devstack import kafka, postgres
 from services.devstack.process import ManagedProcess, StackError, port_open
+from services.devstack.services import SERVICE_NAMES, service_process, start_services, stop_services  # noqa: F401
 
 CONTROLLER_PORT_OFFSET = 1  # the KRaft controller listens next to the broker
 
@@ -115,16 +116,6 @@ def _kafka_answers(settings: Settings) -> bool:
     return asyncio.run(probe())
 
 
-def service_process(settings: Settings, name: str, instance: int = 0) -> ManagedProcess:
-    state = settings.state_dir.resolve()
-    return ManagedProcess(
-        name=f"{name}-{instance}",
-        pid_file=state / "pids" / f"{name}-{instance}.pid",
-        log_file=state / "logs" / f"{name}-{instance}.log",
-        cmdline_marker=f"services.{name}.app",
-    )
-
-
 def up(settings: Settings, log=print, with_services: bool = True) -> None:
     from services.common.db import migrate
     from services.common.topics import ensure_topics
@@ -149,7 +140,6 @@ def up(settings: Settings, log=print, with_services: bool = True) -> None:
     applied = asyncio.run(migrate(settings))
     log(f"migrations: applied {', '.join(applied)}" if applied else "migrations: up to date")
     if with_services:
-        from services.devstack.services import start_services
 
         for line in start_services(settings):
             log(line)
@@ -170,7 +160,6 @@ def _cluster_up(settings: Settings, log) -> None:
 
 
 def down(settings: Settings, log=print) -> None:
-    from services.devstack.services import stop_services
 
     for line in stop_services(settings):
         log(line)
@@ -193,7 +182,6 @@ def _safe_url(url: str) -> str:
 
 
 def status(settings: Settings) -> list[Component]:
-    from services.devstack.services import SERVICE_NAMES
 
     pl = postgres_layout(settings)
     ppid = pl.process.pid()

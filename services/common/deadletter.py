@@ -159,11 +159,14 @@ class DeadLetterWriter:
     batch loudly and tries again, so that an operator can raise the limit.
     """
 
-    def __init__(self, settings: Settings, group_id: str, producer: AIOKafkaProducer | None = None) -> None:
+    def __init__(self, settings: Settings, group_id: str, producer: AIOKafkaProducer | None = None,
+                 written: WrittenDeadLetters | None = None) -> None:
         self.topic = settings.topic_dead_letter
         self.group_id = group_id
         self._settings = settings
         self._producer = producer
+        # With a producer passed in (tests), what this writer sent; else the topic itself.
+        self.written = written or (WrittenDeadLetters() if producer is not None else TopicDeadLetters(settings))
         self._health = Health("Kafka (dead-letter topic)", log)
         self.sent = 0
 
@@ -175,12 +178,31 @@ class DeadLetterWriter:
     async def stop(self) -> None:
         if self._producer is not None:
             await self._producer.stop()
+        await self.written.stop()
 
     async def send(self, rejected: Sequence[tuple[Any, InvalidEvent]]) -> None:
-        """Sends (record, why) pairs and waits until the broker acknowledged every one."""
+        """Sends (record, why) pairs and waits until the broker acknowledged every one.
+
+        A record whose dead letter is in the topic already (a batch read again after an instance
+        was killed, frozen or fenced between sending its dead letters and committing) is not sent
+        again: the dead-letter topic holds each rejected record once."""
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-        pending = list(rejected)
         backoff = Backoff()
+        while True:
+            try:
+                await self.written.refresh()
+                break
+            except Exception as exc:
+                if classify(exc) is not Failure.TRANSIENT:
+                    raise
+                self._health.failed(exc)
+                await backoff.wait()
+        pending = [(rec, why) for rec, why in rejected if self._key(rec) not in self.written.keys]
+        if len(pending) < len(rejected):
+            log.info("%d dead letter(s) of this batch are in the dead-letter topic already (the batch is read "
+                     "again); not sent twice", len(rejected) - len(pending))
+        rejected = pending
+        backoff.reset()
         while pending:
             futures = []
             try:
@@ -210,8 +232,82 @@ class DeadLetterWriter:
             await backoff.wait()
         self._health.ok()
         for rec, why in rejected:
+            self.written.keys.add(self._key(rec))
             log.warning("dead-lettered %s/%d@%d: %s", rec.topic, rec.partition, rec.offset, why.reason)
         self.sent += len(rejected)
+
+    def _key(self, rec: Any) -> DeadLetterKey:
+        return (rec.topic, rec.partition, rec.offset, self.group_id)
+
+
+DeadLetterKey = tuple[str, int, int, str]  # original topic, partition, offset; consumer group
+
+
+class WrittenDeadLetters:
+    """The dead letters known to be written, by `DeadLetterKey` (here: those this process sent)."""
+
+    def __init__(self) -> None:
+        self.keys: set[DeadLetterKey] = set()
+
+    async def refresh(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
+class TopicDeadLetters(WrittenDeadLetters):
+    """The dead letters in the dead-letter topic, read up to its end on each `refresh` (only what was
+    added since the last one: dead letters are few, and a refresh happens only for a batch with
+    invalid events)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self._settings = settings
+        self._consumer = None
+        self._next: dict[TopicPartition, int] = {}
+
+    async def refresh(self, timeout_s: float = 30) -> None:
+        topic = self._settings.topic_dead_letter
+        if self._consumer is None:
+            ids = (await partitions_of(self._settings, [topic]))[topic]
+            consumer = kafka_consumer(self._settings, group_id=None, enable_auto_commit=False,
+                                      auto_offset_reset="earliest")
+            await consumer.start()
+            tps = [TopicPartition(topic, p) for p in ids]
+            consumer.assign(tps)
+            starts = await consumer.beginning_offsets(tps) if tps else {}
+            for tp in tps:
+                consumer.seek(tp, starts[tp])
+            self._consumer, self._next = consumer, dict(starts)
+        tps = list(self._next)
+        if not tps:
+            return
+        ends = await self._consumer.end_offsets(tps)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while any(self._next[tp] < ends[tp] for tp in tps):
+            if asyncio.get_running_loop().time() > deadline:
+                raise asyncio.TimeoutError("reading the dead-letter topic")
+            batch = await self._consumer.getmany(*[tp for tp in tps if self._next[tp] < ends[tp]], timeout_ms=1000)
+            for tp, records in batch.items():
+                for r in records:
+                    self._next[tp] = r.offset + 1
+                    key = _key_of(dict(r.headers))
+                    if key is not None:
+                        self.keys.add(key)
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+
+def _key_of(headers: dict[str, bytes]) -> DeadLetterKey | None:
+    try:
+        return (headers[dl.ORIGINAL_TOPIC].decode(), int(headers[dl.ORIGINAL_PARTITION]),
+                int(headers[dl.ORIGINAL_OFFSET]), headers[dl.CONSUMER_GROUP].decode())
+    except (KeyError, ValueError, UnicodeDecodeError):
+        return None  # not a dead letter of ours
 
 
 def dead_letter_headers(rec: Any, group_id: str, why: InvalidEvent, failed_at: str) -> list[tuple[str, bytes]]:

@@ -232,3 +232,30 @@ async def test_no_full_nik_in_the_database_log_after_redeliveries_and_races(stac
         assert not leaked, f"{len(leaked)} NIKs in PostgreSQL's log, e.g. {leaked[0][:4]}…:\n{log[-2000:]}"
     finally:
         postgres.stop(layout)
+
+
+async def test_a_batch_read_again_by_another_instance_does_not_dead_letter_twice(settings):
+    # An instance sent a batch's dead letters and was killed (or frozen, or fenced) before its
+    # commit: the instance that reads the batch again finds them in the topic.
+    from schemas.parsing import InvalidEvent
+    from services.common.deadletter import DeadLetterWriter
+
+    await ensure_topics(settings)
+    group = settings.group_id("registrations")
+    records = [Record(settings.topic_registered, p, o, b"k", b"{bad %d" % o) for p in (0, 1) for o in (3, 9)]
+    letters = [(r, InvalidEvent("malformed JSON", "malformed")) for r in records]
+    first = DeadLetterWriter(settings, group)
+    await first.start()
+    await first.send(letters[:3])
+    await first.stop()
+    taking_over = DeadLetterWriter(settings, group)
+    await taking_over.start()
+    try:
+        await taking_over.send(letters)
+        await taking_over.send(letters)  # and once more, from what it knows
+    finally:
+        await taking_over.stop()
+    dead = await read_all(settings, settings.topic_dead_letter, expected=5, timeout_ms=5000)
+    keys = sorted((int(dict(r.headers)[dl.ORIGINAL_PARTITION]), int(dict(r.headers)[dl.ORIGINAL_OFFSET]))
+                  for r in dead)
+    assert keys == [(0, 3), (0, 9), (1, 3), (1, 9)]

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # Local stack (dphp dev up): state, logs and PID files; jar cache
     state_dir: Path = Path(".dphp")
     kafka_version: str = "4.4.0"
+    # KRaft nodes `dphp dev up` starts: 1, or 3 for a cluster (topics then get replication factor 3).
+    kafka_brokers: int = Field(1, ge=1, le=5)
     kafka_jars_dir: Path = Path.home() / ".cache" / "dphp" / "kafka"
 
     def group_id(self, service: str) -> str:
@@ -68,7 +70,7 @@ class Settings(BaseSettings):
 
     @property
     def kafka_port(self) -> int:
-        return int(self.kafka_bootstrap.rsplit(":", 1)[1])
+        return int(self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])  # the first address
 
     def kafka_security_kwargs(self) -> dict[str, object]:
         """Keyword arguments for aiokafka clients (security part)."""

@@ -36,8 +36,17 @@ def admin_client(settings: Settings) -> AIOKafkaAdminClient:
     )
 
 
+def replication_for(brokers: int) -> tuple[int, dict[str, str]]:
+    """Replication factor and topic settings for a cluster of `brokers`: three copies with
+    min.insync.replicas=2 from three brokers on (a broker may fail and acks=all writes go on),
+    else one copy per broker."""
+    factor = min(3, max(1, brokers))
+    return factor, ({"min.insync.replicas": "2"} if factor >= 3 else {})
+
+
 async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
-    """Creates the missing topics; returns the names it created."""
+    """Creates the missing topics, replicated as the cluster's size allows (`replication_for`);
+    returns the names it created."""
     specs = specs if specs is not None else topic_specs(settings)
     admin = admin_client(settings)
     await admin.start()
@@ -45,10 +54,14 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
         existing = set(await admin.list_topics())
         missing = [t for t in specs if t.name not in existing]
         created = []
+        if missing:
+            brokers = len((await admin.describe_cluster()).get("brokers", [])) or 1
+            factor, replicated = replication_for(brokers)
         for t in missing:
             try:
                 await admin.create_topics(
-                    [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1, topic_configs=t.config)]
+                    [NewTopic(t.name, num_partitions=t.partitions, replication_factor=factor,
+                              topic_configs={**replicated, **t.config})]
                 )
                 created.append(t.name)
             except TopicAlreadyExistsError:

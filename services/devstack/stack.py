@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 from services.common.settings import Settings
 from services.devstack import kafka, postgres
-from services.devstack.process import ManagedProcess, port_open
+from services.devstack.process import ManagedProcess, StackError, port_open
 
 CONTROLLER_PORT_OFFSET = 1  # the KRaft controller listens next to the broker
 
@@ -23,13 +23,60 @@ class Component:
     up: bool
 
 
+def kafka_addresses(settings: Settings) -> list[tuple[str, int]]:
+    """The broker addresses of the local stack: DPHP_KAFKA_BOOTSTRAP's, in order, for the first
+    nodes; with DPHP_KAFKA_BROKERS above the number listed, the others follow the last one listed
+    (its port + 2, + 4, ...: each node's controller listens on its broker port + 1)."""
+    listed = []
+    for item in settings.kafka_bootstrap.split(","):
+        host, port = item.strip().rsplit(":", 1)
+        listed.append((host, int(port)))
+    while len(listed) < settings.kafka_brokers:
+        host, port = listed[-1]
+        listed.append((host, port + 2))
+    return listed
+
+
 def kafka_layout(settings: Settings) -> kafka.KafkaLayout:
-    host, port = settings.kafka_bootstrap.rsplit(":", 1)
+    """The single broker of the plain stack; with a cluster, its first node."""
+    if settings.kafka_brokers > 1:
+        return kafka_layouts(settings)[0]
+    host, port = kafka_addresses(settings)[0]
     return kafka.KafkaLayout(
         state=settings.state_dir.resolve(), jars_root=settings.kafka_jars_dir.expanduser(),
-        version=settings.kafka_version, host=host, port=int(port),
-        controller_port=int(port) + CONTROLLER_PORT_OFFSET,
+        version=settings.kafka_version, host=host, port=port,
+        controller_port=port + CONTROLLER_PORT_OFFSET,
     )
+
+
+def kafka_layouts(settings: Settings) -> list[kafka.KafkaLayout]:
+    """Every Kafka node of the local stack (one for the plain stack)."""
+    if settings.kafka_brokers == 1:
+        return [kafka_layout(settings)]
+    addresses = kafka_addresses(settings)[: settings.kafka_brokers]
+    voters = tuple((i, host, port + CONTROLLER_PORT_OFFSET) for i, (host, port) in enumerate(addresses, 1))
+    return [
+        kafka.KafkaLayout(
+            state=settings.state_dir.resolve(), jars_root=settings.kafka_jars_dir.expanduser(),
+            version=settings.kafka_version, host=host, port=port,
+            controller_port=port + CONTROLLER_PORT_OFFSET, node_id=i, voters=voters,
+        )
+        for i, (host, port) in enumerate(addresses, 1)
+    ]
+
+
+def _cluster_nodes_started(settings: Settings) -> list[kafka.KafkaLayout]:
+    """The cluster nodes this state folder has PID files of, whatever DPHP_KAFKA_BROKERS says now,
+    so that `down` stops what any `up` started. (A node's PID check needs only its folder.)"""
+    found = sorted(
+        int(p.stem.split("-", 1)[1]) for p in (settings.state_dir.resolve() / "pids").glob("kafka-*.pid")
+        if p.stem.split("-", 1)[1].isdigit()
+    )
+    return [
+        kafka.KafkaLayout(state=settings.state_dir.resolve(), jars_root=Path("."), version="", host="", port=0,
+                          controller_port=0, node_id=i, voters=((i, "", 0),))
+        for i in found
+    ]
 
 
 def postgres_layout(settings: Settings) -> postgres.PostgresLayout:
@@ -85,6 +132,8 @@ def up(settings: Settings, log=print, with_services: bool = True) -> None:
     kl, pl = kafka_layout(settings), postgres_layout(settings)
     if not manages_kafka(settings):
         log(f"kafka: using {settings.kafka_bootstrap} (not on this machine; nothing started)")
+    elif settings.kafka_brokers > 1:
+        _cluster_up(settings, log)
     elif not kl.process.running() and port_open(kl.host, kl.port) and _kafka_answers(settings):
         log(f"kafka: using the broker already at {settings.kafka_bootstrap} (nothing started)")
     else:
@@ -106,13 +155,34 @@ def up(settings: Settings, log=print, with_services: bool = True) -> None:
             log(line)
 
 
+def _cluster_up(settings: Settings, log) -> None:
+    layouts = kafka_layouts(settings)
+    single = kafka_layout(settings.model_copy(update={"kafka_brokers": 1})).process
+    if single.running():
+        raise StackError(f"a single Kafka broker of this state folder runs (pid {single.pid()}); "
+                         "stop it with `dphp dev down` before starting a cluster")
+    ours = any(layout.process.running() for layout in layouts)
+    if not ours and port_open(layouts[0].host, layouts[0].port) and _kafka_answers(settings):
+        log(f"kafka: using the broker already at {settings.kafka_bootstrap} (nothing started)")
+        return
+    for line in kafka.start_nodes(layouts, log=log):
+        log(line)
+
+
 def down(settings: Settings, log=print) -> None:
     from services.devstack.services import stop_services
 
     for line in stop_services(settings):
         log(line)
     log(postgres.stop(postgres_layout(settings)))
-    log(kafka.stop(kafka_layout(settings)))
+    # Every broker this state folder started: the single one, cluster nodes, or both.
+    single = kafka_layout(settings.model_copy(update={"kafka_brokers": 1}))
+    if settings.kafka_brokers == 1 or single.process.running():
+        log(kafka.stop(single))
+    nodes = _cluster_nodes_started(settings)
+    if nodes:
+        for line in kafka.stop_nodes(nodes):
+            log(line)
 
 
 def _safe_url(url: str) -> str:
@@ -125,12 +195,17 @@ def _safe_url(url: str) -> str:
 def status(settings: Settings) -> list[Component]:
     from services.devstack.services import SERVICE_NAMES
 
-    kl, pl = kafka_layout(settings), postgres_layout(settings)
-    kpid, ppid = kl.process.pid(), pl.process.pid()
-    comps = [
-        Component("kafka", settings.kafka_bootstrap, kpid is not None, kpid, port_open(kl.host, kl.port)),
-        Component("postgres", _safe_url(settings.database_url), ppid is not None, ppid, port_open(pl.host, pl.port)),
-    ]
+    pl = postgres_layout(settings)
+    ppid = pl.process.pid()
+    comps = []
+    for kl in kafka_layouts(settings):
+        kpid = kl.process.pid()
+        # The plain stack shows its broker as DPHP_KAFKA_BOOTSTRAP says it; a cluster each node's address.
+        address = kl.address if kl.clustered else settings.kafka_bootstrap
+        comps.append(Component(kl.name, address, kpid is not None, kpid, port_open(kl.host, kl.port)))
+    comps.append(
+        Component("postgres", _safe_url(settings.database_url), ppid is not None, ppid, port_open(pl.host, pl.port))
+    )
     for name in SERVICE_NAMES:
         proc = service_process(settings, name)
         pid = proc.pid()

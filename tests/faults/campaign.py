@@ -68,6 +68,7 @@ class Scenario:
     short: bool = False
     back_to_back: bool = False  # live faults one right after the other (replay's window)
     disk_mb: int = 0
+    cluster: bool = False  # on the three-broker KRaft cluster (replication 3, min.insync.replicas 2)
 
 
 SCENARIOS = (
@@ -81,6 +82,7 @@ SCENARIOS = (
     Scenario("replay-under-faults", (), ("replay-start", "service-kill", "broker-kill", "pg-backend-kill",
                                          "replay-wait"), back_to_back=True),
     Scenario("disk-full", ("disk-fill",), ("disk-fill",), disk_mb=2048, short=True),
+    Scenario("leader-kill-3-brokers", ("leader-kill",), ("leader-kill", "leader-kill"), cluster=True, short=True),
 )
 
 
@@ -88,11 +90,16 @@ def selected() -> list[tuple[Scenario, int]]:
     return [(s, rep) for s in SCENARIOS if s.short or not SHORT for rep in range(1, REPS + 1)]
 
 
-async def run(stack: OwnStack, ce: CampaignEvents, sc: Scenario, rep: int, log_dir: Path) -> Outcome:
+async def run(stack: OwnStack, ce: CampaignEvents, sc: Scenario, rep: int, log_dir: Path,
+              cluster=None) -> Outcome:
     started = time.monotonic()
     rnd = random.Random(zlib.crc32(f"{SEED}:{sc.name}:{rep}".encode()))
-    settings = run_settings(stack, ce.tps_capacity, batch_max_records=BATCH)
+    extra = dict(kafka_bootstrap=cluster.bootstrap, kafka_brokers=len(cluster.node_ids)) if cluster else {}
+    settings = run_settings(stack, ce.tps_capacity, batch_max_records=BATCH, **extra)
     await ensure_topics(settings)
+    if cluster is not None:  # the input topics must be replicated three times, two in sync at least
+        state = await cluster.partition_state(settings.topic_registered, 0)
+        assert state is not None and len(state.replicas) == 3, state
     disk = None
     if sc.disk_mb:
         disk = await SmallDisk(stack, sc.disk_mb).__aenter__()
@@ -101,7 +108,7 @@ async def run(stack: OwnStack, ce: CampaignEvents, sc: Scenario, rep: int, log_d
     half = len(records) // 2
     publisher = Publisher(settings)
     fleet = Fleet(settings, log_dir)
-    chaos = Chaos(stack, fleet, rnd, tablespace_dir=disk.location if disk else None)
+    chaos = Chaos(stack, fleet, rnd, tablespace_dir=disk.location if disk else None, cluster=cluster)
     outcome = Outcome(sc.name, rep, len(records), chaos.injected, converged=False, recover_s=None)
     try:
         await publisher.send(records[:half])  # the backlog the services catch up on
@@ -112,7 +119,9 @@ async def run(stack: OwnStack, ce: CampaignEvents, sc: Scenario, rep: int, log_d
                     fleet.start(service)
             catchup_s = max(3.0, half / CATCHUP_RATE)
             live_s = (len(records) - half) / LIVE_RATE
-            moments = [t0 + m for m in sorted(rnd.uniform(0.5, catchup_s) for _ in sc.catchup)]
+            # The services need about 3 s to start: catch-up faults fall after that.
+            catchup_s += 3.0
+            moments = [t0 + m for m in sorted(rnd.uniform(3.0, catchup_s) for _ in sc.catchup)]
             if sc.back_to_back:
                 first = t0 + catchup_s + rnd.uniform(0, live_s / 3)
                 moments += [first + i * rnd.uniform(0.5, 2.0) for i in range(len(sc.live))]

@@ -29,6 +29,18 @@ def faults_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnStack]
 
 
 @pytest.fixture(scope="session")
+def faults_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A three-broker KRaft cluster of the campaign's own (started only if a scenario needs it)."""
+    from services.devstack.cluster import start_cluster
+
+    cluster = start_cluster(Path(tmp_path_factory.mktemp("faults-cluster")), 3)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
 def campaign_events() -> CampaignEvents:
     t = time.monotonic()
     ce = build(campaign.SEED, campaign.EVENTS, tps_capacity=campaign.TPS_CAPACITY)

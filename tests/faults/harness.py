@@ -15,6 +15,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -114,6 +115,7 @@ class Fleet:
         self.supervisor_restarts = 0
         self.retired: list[ServiceProcess] = []
         self._task: asyncio.Task | None = None
+        self._restarted: dict[str, float] = {}
 
     def start(self, service: str) -> ServiceProcess:
         self._n += 1
@@ -130,9 +132,13 @@ class Fleet:
         self.retired.append(p)
 
     def supervise_once(self) -> None:
+        now = time.monotonic()
         for service in SERVICES:
             for p in list(self.procs[service]):
                 if p.proc is not None and p.proc.poll() is not None:
+                    if now - self._restarted.get(service, 0) < 2:
+                        continue  # a restart policy's back-off
+                    self._restarted[service] = now
                     self.retire(p)
                     self.supervisor_restarts += 1
                     self.start(service)
@@ -203,7 +209,7 @@ class Publisher:
         while i < len(records):
             part = records[i:i + chunk]
             try:
-                await asyncio.wait_for(self._send_chunk(part), 30)
+                await asyncio.wait_for(self._send_chunk(part), 12)
             except Exception:
                 self.resends += 1
                 await self._drop()
@@ -231,6 +237,7 @@ class Chaos:
     replay: subprocess.Popen | None = None
     replay_log: Path | None = None
     tablespace_dir: Path | None = None
+    cluster: object | None = None  # services.devstack.cluster.KafkaCluster, for leader kills
     notes: list[str] = field(default_factory=list)
 
     async def run(self, name: str) -> None:
@@ -263,7 +270,7 @@ class Chaos:
     async def _writer_backend(self) -> int | None:
         conn = await asyncpg.connect(self.stack.admin_url, server_settings={"application_name": "dphp-faults"})
         try:
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 30  # services still starting have no backend yet
             rows = []
             while time.monotonic() < deadline:
                 rows = await conn.fetch(
@@ -274,6 +281,8 @@ class Chaos:
                         and "pg_stat_activity" not in (r["query"] or "")]
                 if busy:
                     return self.rnd.choice(busy)["pid"]
+                if rows and time.monotonic() > deadline - 25:
+                    return self.rnd.choice(rows)["pid"]
                 await asyncio.sleep(0.05)
             return self.rnd.choice(rows)["pid"] if rows else None
         finally:
@@ -287,6 +296,20 @@ class Chaos:
         await asyncio.to_thread(_wait_gone, pid, 30)
         await asyncio.sleep(self.rnd.uniform(0.5, 3.0))
         await asyncio.to_thread(kafka.start, self.stack.kafka, lambda line: None)
+
+    async def leader_kill(self) -> None:
+        """SIGKILL of the leader of a random input partition of the three-broker cluster, while
+        records are published and consumed; the node restarts with its data and catches up."""
+        cluster, settings = self.cluster, self.fleet.settings
+        topic, partitions = self.rnd.choice([(settings.topic_registered, settings.partitions_registered),
+                                             (settings.topic_moved, settings.partitions_moved)])
+        partition = self.rnd.randrange(partitions)
+        leader = await cluster.wait_for_leader(topic, partition)
+        await asyncio.to_thread(cluster.kill, leader)
+        await cluster.wait_for_leader(topic, partition, exclude={leader})
+        await asyncio.sleep(self.rnd.uniform(1.0, 4.0))
+        await cluster.start_async(leader)
+        await cluster.wait_in_sync(topic, partition, timeout=120)
 
     # services ------------------------------------------------------------------------------------
     async def service_kill(self) -> None:
@@ -369,7 +392,8 @@ class SmallDisk:
 
     def __init__(self, stack: OwnStack, size_mb: int) -> None:
         self.stack, self.size_mb = stack, size_mb
-        self.mount = stack.state / f"disk-{uuid.uuid4().hex[:6]}"
+        # Not below pytest's folders (mode 700): the server user must reach the tablespace.
+        self.mount = Path(tempfile.mkdtemp(prefix="dphp-faults-disk-"))
         self.name = f"faults_{uuid.uuid4().hex[:6]}"
 
     @property
@@ -377,7 +401,7 @@ class SmallDisk:
         return self.mount / "ts"
 
     async def __aenter__(self) -> SmallDisk:
-        self.mount.mkdir(parents=True)
+        self.mount.chmod(0o755)
         subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size_mb}m", "tmpfs", str(self.mount)], check=True)
         self.location.mkdir()
         entry = pwd.getpwnam("postgres")
@@ -400,6 +424,10 @@ class SmallDisk:
         finally:
             await conn.close()
         subprocess.run(["umount", "-l", str(self.mount)], check=False)
+        try:
+            self.mount.rmdir()
+        except OSError:
+            pass
 
     async def __aexit__(self, *exc) -> None:
         pass

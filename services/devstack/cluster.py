@@ -57,6 +57,17 @@ class KafkaCluster:
     # The JVMs started by this object (a node restarted by `start` gets a new one).
     children: dict[int, subprocess.Popen] = field(default_factory=dict)
 
+    @classmethod
+    def of_stack(cls, settings: Settings, heap: str = "512m") -> KafkaCluster:
+        """The nodes of a stack started with `dphp dev up` (or `stack.up`) with these settings,
+        DPHP_KAFKA_BROKERS=3: to kill and restart them while the services run."""
+        from services.devstack.stack import kafka_layouts
+
+        layouts = kafka_layouts(settings)
+        if not layouts[0].clustered:
+            raise ValueError("the settings name a single broker (DPHP_KAFKA_BROKERS=1), not a cluster")
+        return cls(settings.state_dir.resolve(), {layout.node_id: layout for layout in layouts}, heap)
+
     @property
     def node_ids(self) -> list[int]:
         return sorted(self.layouts)

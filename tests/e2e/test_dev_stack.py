@@ -110,3 +110,62 @@ def test_missing_java_gives_one_clear_line(env, tmp_path):
     assert "java not found" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cluster_of_three_up_twice_status_down(env):
+    # Three nodes on free port pairs, listed in DPHP_KAFKA_BOOTSTRAP as the README says.
+    ports = [free_port() for _ in range(3)]
+    env["DPHP_KAFKA_BROKERS"] = "3"
+    env["DPHP_KAFKA_BOOTSTRAP"] = ",".join(f"127.0.0.1:{p}" for p in ports)
+    try:
+        first = run(env, "dev", "up", "--no-services")
+        assert first.returncode == 0, first.stderr
+        up = status(env)
+        nodes = [f"kafka-{i}" for i in (1, 2, 3)]
+        assert "kafka" not in up
+        assert [up[n]["address"] for n in nodes] == [f"127.0.0.1:{p}" for p in ports]
+        assert all(up[n]["up"] and up[n]["pid"] for n in nodes), up
+        pids = {up[n]["pid"] for n in nodes}
+        assert len(pids) == 3
+
+        # The DPHP topics are replicated three times, at least two in sync for a write.
+        check = subprocess.run([sys.executable, "-c", REPLICATION_CHECK], env=env, capture_output=True, text=True,
+                               timeout=60)
+        assert check.returncode == 0, check.stderr
+        assert json.loads(check.stdout) == {"replicas": 3, "min_isr": "2"}
+
+        second = run(env, "dev", "up", "--no-services")
+        assert second.returncode == 0, second.stderr
+        assert second.stderr.count("already running") >= 3
+        assert {status(env)[n]["pid"] for n in nodes} == pids
+    finally:
+        down = run(env, "dev", "down")
+    assert down.returncode == 0, down.stderr
+    assert all(f"kafka-{i} stopped" in down.stderr for i in (1, 2, 3)), down.stderr
+    for pid in pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not any(row["up"] for row in status(env).values())
+
+
+REPLICATION_CHECK = """
+import asyncio, json
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from services.common.settings import Settings
+from services.common.topics import admin_client
+
+async def main():
+    s = Settings()
+    admin = admin_client(s)
+    await admin.start()
+    try:
+        [topic] = await admin.describe_topics([s.topic_registered])
+        replicas = {len(p["replicas"]) for p in topic["partitions"]}
+        res = ConfigResource(ConfigResourceType.TOPIC, s.topic_registered, {"min.insync.replicas": None})
+        entries = (await admin.describe_configs([res]))[0].to_object()["resources"][0]["config_entries"]
+    finally:
+        await admin.close()
+    print(json.dumps({"replicas": replicas.pop() if len(replicas) == 1 else sorted(replicas),
+                      "min_isr": entries[0]["config_value"]}))
+
+asyncio.run(main())
+"""

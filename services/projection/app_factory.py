@@ -32,7 +32,7 @@ async def _parse_batch(records, original_parser):
 def build_app(settings: Settings, service: str) -> FastStream:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     projection = ProjectionConsumer(settings, service)
-    broker = KafkaBroker(settings.kafka_bootstrap, **settings.kafka_security_kwargs(),
+    broker = KafkaBroker(settings.kafka_bootstrap.split(","), **settings.kafka_security_kwargs(),
                          logger=logging.getLogger(f"dphp.{service}"), log_level=logging.DEBUG)
     subscriber = broker.subscriber(
         projection.topic,

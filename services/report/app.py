@@ -27,7 +27,7 @@ log = logging.getLogger("dphp.report")
 def create_app(settings: Settings | None = None) -> FastStream:
     settings = settings or Settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    broker = KafkaBroker(settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+    broker = KafkaBroker(settings.kafka_bootstrap.split(","), acks="all", enable_idempotence=True,
                          **settings.kafka_security_kwargs(), logger=log, log_level=logging.DEBUG)
     publisher = broker.publisher(
         settings.topic_recap, schema=Recap, title="recaps",

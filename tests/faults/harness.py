@@ -261,9 +261,14 @@ class Chaos:
     async def pg_backend_kill(self) -> None:
         """SIGKILL of one backend of the services (a writer if one is busy): PostgreSQL then ends
         every other backend and recovers from the WAL, as after an OOM kill."""
-        pid = await self._writer_backend()
-        assert pid, "no backend of the services found"
-        os.kill(pid, signal.SIGKILL)
+        for _ in range(10):
+            pid = await self._writer_backend()
+            assert pid, "no backend of the services found"
+            try:
+                os.kill(pid, signal.SIGKILL)
+                break
+            except ProcessLookupError:  # it ended meanwhile: another one
+                continue
         await asyncio.sleep(0.5)
         await _until(lambda: postgres.answers(self.stack.pg), 60)
 
@@ -361,13 +366,26 @@ class Chaos:
         """The projection's tablespace runs out of space for a while, then space is freed."""
         assert self.tablespace_dir is not None
         ballast = self.tablespace_dir.parent / "ballast"
-        st = os.statvfs(self.tablespace_dir)
-        free = st.f_bavail * st.f_frsize
-        subprocess.run(["fallocate", "-l", str(max(free - 4096, 4096)), str(ballast)], check=False)
+        await asyncio.to_thread(_fill, ballast)
         try:
             await asyncio.sleep(self.rnd.uniform(6, 10))
         finally:
             ballast.unlink(missing_ok=True)
+
+
+def _fill(path: Path) -> None:
+    """Writes zeros to `path` until the file system is full, to the last block."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1 << 20, 4096):
+            block = bytes(size)
+            while True:
+                try:
+                    os.write(fd, block)
+                except OSError:
+                    break
+    finally:
+        os.close(fd)
 
 
 def _wait_gone(pid: int, timeout: float) -> None:

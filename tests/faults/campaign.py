@@ -130,14 +130,17 @@ async def run(stack: OwnStack, ce: CampaignEvents, sc: Scenario, rep: int, log_d
             published_at = [0.0]
 
             async def faults() -> None:
-                for name, at in zip(sc.catchup + sc.live, moments):
+                names = sc.catchup + sc.live
+                for i, (name, at) in enumerate(zip(names, moments)):
                     await asyncio.sleep(max(0.0, at - time.monotonic()))
+                    chaos.last = i == len(names) - 1
                     await chaos.run(name)
 
             async def live() -> None:
                 await asyncio.sleep(catchup_s)
                 await publisher.send(records[half:], rate=LIVE_RATE)
                 published_at[0] = time.monotonic()
+                chaos.published.set()
 
             await asyncio.gather(faults(), live())
             quiet_from = max(published_at[0], chaos.last_fault_end)
@@ -146,6 +149,7 @@ async def run(stack: OwnStack, ce: CampaignEvents, sc: Scenario, rep: int, log_d
             if not outcome.converged:
                 outcome.notes.append(f"last status: {str(status)[:300]}")
             outcome.supervisor_restarts = fleet.supervisor_restarts
+            outcome.service_errors = fleet.error_lines()
             outcome.publisher_resends = publisher.resends
             outcome.notes.extend(chaos.notes)
             try:

@@ -4,6 +4,8 @@ the table printed at the end of the session and written to a file."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,26 +20,46 @@ OUTCOMES: list[Outcome] = []
 _STARTED = time.monotonic()
 
 
+def _state_dir(what: str) -> Path:
+    # Not below pytest's temporary folder: any pytest session of root resets /tmp/pytest-of-root
+    # to mode 700, and PostgreSQL (run as `postgres`) then cannot reach its data directory after a
+    # crash restart ("could not stat data directory: Permission denied").
+    state = Path(tempfile.mkdtemp(prefix=f"dphp-faults-{what}-"))
+    state.chmod(0o755)
+    return state
+
+
+def _remove(state: Path) -> None:
+    if os.environ.get("DPHP_FAULTS_KEEP", "") in ("", "0"):
+        shutil.rmtree(state, ignore_errors=True)
+    else:
+        print(f"kept {state}")
+
+
 @pytest.fixture(scope="session")
-def faults_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnStack]:
+def faults_stack() -> Iterator[OwnStack]:
     # Always a stack of the campaign's own: its faults kill brokers and databases.
-    stack = own_stack(Path(tmp_path_factory.mktemp("faults-stack")))
+    state = _state_dir("stack")
+    stack = own_stack(state)
     try:
         yield stack
     finally:
         stack.stop()
+        _remove(state)
 
 
 @pytest.fixture(scope="session")
-def faults_cluster(tmp_path_factory: pytest.TempPathFactory):
+def faults_cluster():
     """A three-broker KRaft cluster of the campaign's own (started only if a scenario needs it)."""
     from services.devstack.cluster import start_cluster
 
-    cluster = start_cluster(Path(tmp_path_factory.mktemp("faults-cluster")), 3)
+    state = _state_dir("cluster")
+    cluster = start_cluster(state, 3)
     try:
         yield cluster
     finally:
         cluster.stop()
+        _remove(state)
 
 
 @pytest.fixture(scope="session")

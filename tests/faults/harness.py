@@ -163,6 +163,10 @@ class Fleet:
                     pass
             p.stop()
 
+    def error_lines(self) -> int:
+        """ERROR lines the services logged: evidence that a fault reached them."""
+        return sum(p.output().count(" ERROR ") for p in self.retired + [p for ps in self.procs.values() for p in ps])
+
     def outputs(self, tail: int = 1500) -> str:
         return "\n".join(f"--- {p.log.name}\n{p.output()[-tail:]}"
                          for p in self.retired + [p for ps in self.procs.values() for p in ps])
@@ -238,6 +242,8 @@ class Chaos:
     replay_log: Path | None = None
     tablespace_dir: Path | None = None
     cluster: object | None = None  # services.devstack.cluster.KafkaCluster, for leader kills
+    published: asyncio.Event = field(default_factory=asyncio.Event)
+    last: bool = False  # the run's last fault is under way
     notes: list[str] = field(default_factory=list)
 
     async def run(self, name: str) -> None:
@@ -369,6 +375,9 @@ class Chaos:
         await asyncio.to_thread(_fill, ballast)
         try:
             await asyncio.sleep(self.rnd.uniform(6, 10))
+            if self.last:  # the disk stays full until the live traffic is in: writes do fail
+                await asyncio.wait_for(self.published.wait(), 600)
+                await asyncio.sleep(2)
         finally:
             ballast.unlink(missing_ok=True)
 
@@ -518,6 +527,7 @@ class Outcome:
     dlq_extra: int = 0
     expected_dead: int = 0
     supervisor_restarts: int = 0
+    service_errors: int = 0
     publisher_resends: int = 0
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -595,6 +605,8 @@ def table(outcomes: list[Outcome]) -> str:
     for o in outcomes:
         faults = ", ".join(f"{n}×{c}" if c > 1 else n for n, c in collections.Counter(o.faults).items())
         notes = list(o.notes)
+        if o.service_errors:
+            notes.append(f"{o.service_errors} ERROR lines in the services' logs")
         if o.supervisor_restarts:
             notes.append(f"{o.supervisor_restarts} service exits restarted by the supervisor")
         if o.publisher_resends:

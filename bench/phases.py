@@ -134,8 +134,7 @@ async def sink(settings: Settings, parsed: Parsed, batch: int) -> SinkResult:
     timed: TimedConnection | None = None
     for kind in APPLY:
         for lane in range(lanes[kind]):
-            conn = await asyncpg.connect(settings.database_url, timeout=10,
-                                         server_settings=st.WRITER_SERVER_SETTINGS)
+            conn = await st.connect_writer(settings)
             store = st.ProjectionStore(conn, settings.db_schema)
             await store.prepare()
             await store.ensure_config(settings.voting_day, settings.tps_capacity)
@@ -148,17 +147,17 @@ async def sink(settings: Settings, parsed: Parsed, batch: int) -> SinkResult:
     by_kind: dict[str, float] = {}
     timed_apply = 0.0
 
-    async def apply(kind: str, lane: int, rows: list[tuple], next_offset: int) -> None:
+    async def apply(kind: str, lane: int, rows: list[tuple], from_offset: int, next_offset: int) -> None:
         nonlocal timed_apply
         t = time.perf_counter()
         await getattr(stores[kind][lane], APPLY[kind])(rows, f"bench.sink.{kind}",
-                                                       [(f"sink.{kind}", lane, next_offset)])
+                                                       [(f"sink.{kind}", lane, from_offset, next_offset)])
         if kind == "registrations" and lane == 0:
             timed_apply += time.perf_counter() - t
 
     # The batches and their parts per lane, before the clock starts (the services know a
     # record's partition; here it is computed, which is not the database's work).
-    work: dict[str, list[tuple[int, list[list[tuple]]]]] = {}
+    work: dict[str, list[tuple[int, int, list[list[tuple]]]]] = {}
     for kind in APPLY:
         rows, n = parsed.rows[kind], lanes[kind]
         work[kind] = []
@@ -168,11 +167,11 @@ async def sink(settings: Settings, parsed: Parsed, batch: int) -> SinkResult:
             for row in chunk:
                 # voter rows: nik is column 1; meetings: one lane
                 parts[lane_of(row[1], partitions[kind], n) if n > 1 else 0].append(row)
-            work[kind].append((i + len(chunk), parts))
+            work[kind].append((i, i + len(chunk), parts))
 
     async def run_lane(kind: str, lane: int) -> None:
-        for next_offset, parts in work[kind]:
-            await apply(kind, lane, parts[lane], next_offset)
+        for from_offset, next_offset, parts in work[kind]:
+            await apply(kind, lane, parts[lane], from_offset, next_offset)
 
     async def run(kind: str) -> None:
         # As a service stores its batches: each lane applies its part of one batch after its part
@@ -267,7 +266,7 @@ async def naive(settings: Settings, topic: str, group_id: str, lines: list[bytes
             state["first"] = time.perf_counter()
         event = parse_event_fields(rec.value, TYPE_VOTER_REGISTERED)
         await store.apply_registrations([st.registration_row(event, cutoff)], group_id,
-                                        [(rec.topic, rec.partition, rec.offset + 1)])
+                                        [(rec.topic, rec.partition, rec.offset, rec.offset + 1)])
         state["n"] += 1
         state["last"] = time.perf_counter()
         if state["n"] >= want:

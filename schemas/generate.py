@@ -33,6 +33,7 @@ from schemas.events import (
     VoterMoved,
     VoterRegistered,
 )
+from schemas import deadletter
 from schemas.recap import Recap
 
 HERE = Path(__file__).resolve().parent
@@ -156,25 +157,22 @@ def asyncapi() -> dict[str, Any]:
             "headers": {
                 "type": "object",
                 "description": "UTF-8 strings.",
-                "required": [
-                    "dphp.original.topic", "dphp.original.partition", "dphp.original.offset",
-                    "dphp.consumer.group", "dphp.error.class", "dphp.error.reason", "dphp.failed.at",
-                ],
+                "required": list(deadletter.HEADERS),
                 "properties": {
-                    "dphp.original.topic": {"type": "string", "description": "topic the record was read from"},
-                    "dphp.original.partition": {"type": "string", "pattern": "^[0-9]+$",
+                    deadletter.ORIGINAL_TOPIC: {"type": "string", "description": "topic the record was read from"},
+                    deadletter.ORIGINAL_PARTITION: {"type": "string", "pattern": "^[0-9]+$",
                                                 "description": "its partition, decimal"},
-                    "dphp.original.offset": {"type": "string", "pattern": "^[0-9]+$",
+                    deadletter.ORIGINAL_OFFSET: {"type": "string", "pattern": "^[0-9]+$",
                                              "description": "its offset, decimal"},
-                    "dphp.consumer.group": {"type": "string", "description": "consumer group that rejected it"},
-                    "dphp.error.class": {
+                    deadletter.CONSUMER_GROUP: {"type": "string", "description": "consumer group that rejected it"},
+                    deadletter.ERROR_CLASS: {
                         "type": "string",
                         "description": "malformed, unknown_type, unexpected_type, schema or rule "
                                        "(see schemas.parsing.ERROR_CLASSES)",
                     },
-                    "dphp.error.reason": {"type": "string",
+                    deadletter.ERROR_REASON: {"type": "string",
                                           "description": "one human line; NIKs masked (3316**********02)"},
-                    "dphp.failed.at": {"type": "string", "format": "date-time", "description": "RFC 3339"},
+                    deadletter.FAILED_AT: {"type": "string", "format": "date-time", "description": "RFC 3339"},
                     "content-type": {"type": "string", "description": "the original record's, if it had one"},
                 },
             },

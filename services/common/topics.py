@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from services.common.settings import Settings
 
@@ -17,13 +17,24 @@ class TopicSpec:
     config: dict[str, str]
 
 
+#: CONTRACT 2: a record value over 1 MiB is invalid; the input topics take a valid one with its key,
+#: headers and batch overhead (the broker's default, 1,048,588 bytes, is too tight for that).
+MAX_VALUE_BYTES = 1_048_576
+INPUT_MAX_MESSAGE_BYTES = MAX_VALUE_BYTES + 64 * 1024
+#: The dead-letter topic takes every record the input topics take, with the dead-letter headers
+#: added (CONTRACT 2): twice the input limit, so that nothing is ever truncated or refused there.
+DEAD_LETTER_MAX_MESSAGE_BYTES = 2 * INPUT_MAX_MESSAGE_BYTES
+
+
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     s = settings
+    inputs = {"max.message.bytes": str(INPUT_MAX_MESSAGE_BYTES)}
     return [
-        TopicSpec(s.topic_registered, s.partitions_registered, {}),
-        TopicSpec(s.topic_moved, s.partitions_moved, {}),
-        TopicSpec(s.topic_meetings, s.partitions_meetings, {}),
-        TopicSpec(s.topic_dead_letter, s.partitions_dead_letter, {}),
+        TopicSpec(s.topic_registered, s.partitions_registered, inputs),
+        TopicSpec(s.topic_moved, s.partitions_moved, inputs),
+        TopicSpec(s.topic_meetings, s.partitions_meetings, inputs),
+        TopicSpec(s.topic_dead_letter, s.partitions_dead_letter,
+                  {"max.message.bytes": str(DEAD_LETTER_MAX_MESSAGE_BYTES)}),
         TopicSpec(s.topic_recap, s.partitions_recap, {"cleanup.policy": "compact"}),
     ]
 
@@ -59,13 +70,21 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
             factor, replicated = replication_for(brokers)
         for t in missing:
             try:
-                await admin.create_topics(
+                response = await admin.create_topics(
                     [NewTopic(t.name, num_partitions=t.partitions, replication_factor=factor,
                               topic_configs={**replicated, **t.config})]
                 )
-                created.append(t.name)
             except TopicAlreadyExistsError:
-                pass
+                continue
+            # The admin client reports a topic's error in the response instead of raising. The
+            # list above may be stale (another process created the topic a moment ago).
+            for _, code, message in (response.topic_errors or []):
+                if code == TopicAlreadyExistsError.errno:
+                    break
+                if code:
+                    raise for_code(code)(f"creating topic {t.name}: {message}")
+            else:
+                created.append(t.name)
         return created
     finally:
         await admin.close()

@@ -99,7 +99,8 @@ def _run(cmd: list[str], what: str) -> None:
         raise StackError(f"{what} failed: {lines[-1] if lines else result.returncode}")
 
 
-def start(layout: PostgresLayout, log=print) -> str:
+def start(layout: PostgresLayout, log=print, options: dict[str, str] | None = None) -> str:
+    """Starts the server unless it runs; `options` add to or override SERVER_OPTIONS (tests)."""
     proc = layout.process
     if proc.running():
         return f"postgres already running (pid {proc.pid()}) at {layout.url}"
@@ -121,7 +122,7 @@ def start(layout: PostgresLayout, log=print) -> str:
         log_file.touch()
         entry = pwd.getpwnam("postgres")
         os.chown(log_file, entry.pw_uid, entry.pw_gid)
-    opts = " ".join(f"-c {k}={v}" if v else f"-c {k}=''" for k, v in SERVER_OPTIONS.items())
+    opts = " ".join(f"-c {k}={v}" if v else f"-c {k}=''" for k, v in {**SERVER_OPTIONS, **(options or {})}.items())
     argv = runas + [str(bin_dir / "postgres"), "-D", str(layout.data), "-p", str(layout.port)] + opts.split()
     argv = [a.replace("''", "") for a in argv]
     child = proc.start(argv)

@@ -1,53 +1,43 @@
 """A projection service: consumes one topic in batches and applies them to PostgreSQL.
 
-Positions live in the database, written in the batch's transaction; on partition assignment
-the consumer seeks to them, so Kafka's committed offsets are advisory only. Invalid events go
-to the dead-letter topic unchanged; transient failures (database or broker down) are retried
-with backoff and commit nothing.
+Positions live in the database, written in the batch's transaction by compare-and-set from
+where the batch starts; on partition assignment, and after any reconnect to the database, the
+consumer reads them again and seeks to them, so Kafka's committed offsets are advisory only.
+Invalid events go to the dead-letter topic unchanged. Failures are classified in one place
+(`services.common.failures`): transient ones are retried with backoff and commit nothing; an
+event the database cannot store is found by bisection and dead-lettered; anything else stops
+the batch loudly.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import operator
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import IllegalOperation, KafkaError
 
+from schemas import deadletter as dl
 from schemas import regions
 from schemas.events import TYPE_MEETING_HELD, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED
 from schemas.parsing import InvalidEvent, parse_event_fields
 from services.common.db import migrate
+from services.common.deadletter import DeadLetterWriter
+from services.common.failures import Backoff, Failure, Health, classify, short
 from services.common.settings import Settings
 from services.projection import store as st
 
 log = logging.getLogger("dphp.projection")
 _TOPIC_PARTITION = operator.attrgetter("topic", "partition")
 
-TRANSIENT_DB_ERRORS = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    # A server that shuts down under an idle connection can leave asyncpg's protocol in a bad
-    # state ("cannot switch to state ...; another operation is in progress"): reconnect.
-    asyncpg.InternalClientError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.QueryCanceledError,
-)
+Apply = Callable[[st.ProjectionStore, Sequence[tuple], str, Sequence[st.Position]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -56,16 +46,16 @@ class Kind:
     event_type: str
     topic: Callable[[Settings], str]
     to_row: Callable[[Any, Any], tuple]
-    apply: str  # name of the ProjectionStore method
+    apply: Apply  # stores rows and positions through a ProjectionStore
 
 
 KINDS = {
     "registrations": Kind("registrations", TYPE_VOTER_REGISTERED, lambda s: s.topic_registered,
-                          st.registration_row, "apply_registrations"),
+                          st.registration_row, lambda store, *args, **kw: store.apply_registrations(*args, **kw)),
     "movements": Kind("movements", TYPE_VOTER_MOVED, lambda s: s.topic_moved,
-                      lambda e, cutoff: st.movement_row(e), "apply_movements"),
+                      lambda e, cutoff: st.movement_row(e), lambda store, *args, **kw: store.apply_movements(*args, **kw)),
     "meetings": Kind("meetings", TYPE_MEETING_HELD, lambda s: s.topic_meetings,
-                     lambda e, cutoff: st.meeting_row(e), "apply_meetings"),
+                     lambda e, cutoff: st.meeting_row(e), lambda store, *args, **kw: store.apply_meetings(*args, **kw)),
 }
 
 
@@ -73,57 +63,53 @@ class _EarlierBatchFailed(Exception):
     """A lane's part of a batch was not stored because the lane's part of the batch before failed."""
 
 
-class _Health:
-    """Logs one line per change between healthy and failing, not one per retry."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self.failing_since: float | None = None
-
-    def failed(self, exc: BaseException, retry_in: float) -> None:
-        if self.failing_since is None:
-            self.failing_since = asyncio.get_running_loop().time()
-            log.warning("%s unavailable (%s: %s); retrying with backoff, nothing committed",
-                        self.what, type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
-
-    def ok(self) -> None:
-        if self.failing_since is not None:
-            took = asyncio.get_running_loop().time() - self.failing_since
-            log.warning("%s reachable again after %.1f s; resumed", self.what, took)
-            self.failing_since = None
-
-
 class _Lane:
-    """One connection that applies batches, with its store; reconnects with backoff."""
+    """One connection that applies batches, with its store; reconnects with backoff.
 
-    def __init__(self, settings: Settings, health: _Health) -> None:
+    `on_reconnect` is called whenever a new connection replaces one that was lost: the consumer
+    then reads its positions again (the database may have lost its last commits)."""
+
+    def __init__(self, settings: Settings, health: Health, on_reconnect: Callable[[], None] = lambda: None,
+                 connect: Callable[[Settings], Awaitable[asyncpg.Connection]] = st.connect_writer) -> None:
         self.settings = settings
         self.health = health
+        self.on_reconnect = on_reconnect
+        self._connect = connect
         self._conn: asyncpg.Connection | None = None
         self._store: st.ProjectionStore | None = None
+        self._connected_before = False
 
     async def store_ready(self) -> st.ProjectionStore:
         """A connected store; retries with backoff while the database is unreachable."""
-        delay = 0.5
+        backoff = Backoff()
         while True:
             if self._store is not None and self._conn is not None and not self._conn.is_closed():
                 return self._store
+            self.drop_connection()
             try:
-                conn = await asyncpg.connect(self.settings.database_url, timeout=10,
-                                             server_settings=st.WRITER_SERVER_SETTINGS)
-                store = st.ProjectionStore(conn, self.settings.db_schema)
-                await store.prepare()
-                await store.ensure_config(self.settings.voting_day, self.settings.tps_capacity)
+                conn = await self._connect(self.settings)
+                try:
+                    store = st.ProjectionStore(conn, self.settings.db_schema)
+                    await store.prepare()
+                    await store.ensure_config(self.settings.voting_day, self.settings.tps_capacity)
+                except BaseException:
+                    conn.terminate()
+                    raise
                 self._conn, self._store = conn, store
+                if self._connected_before:
+                    self.on_reconnect()
+                self._connected_before = True
                 self.health.ok()
                 return store
-            except TRANSIENT_DB_ERRORS as exc:
-                self.health.failed(exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+            except Exception as exc:
+                if classify(exc) is not Failure.TRANSIENT:
+                    raise
+                self.health.failed(exc)
+                await backoff.wait()
 
-    async def with_db(self, action):
-        delay = 0.5
+    async def with_db(self, action: Callable[[st.ProjectionStore], Awaitable[Any]]) -> Any:
+        """Runs `action` on the store; retries it with backoff while a failure is transient."""
+        backoff = Backoff()
         while True:
             store = await self.store_ready()
             try:
@@ -131,16 +117,18 @@ class _Lane:
                 self.health.ok()
                 return result
             except st.ProjectionSwitched:
-                # `dphp replay` put a rebuilt projection in place: continue on it. Its positions
-                # are at or past this service's, and applying an event again changes nothing.
+                # `dphp replay` put a rebuilt projection in place: continue on it, from its positions.
                 log.warning("the projection was replaced by a rebuilt one (dphp replay); continuing on it")
                 self.drop_connection()
-            except TRANSIENT_DB_ERRORS as exc:
-                if not isinstance(exc, (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)):
+            except Exception as exc:
+                if classify(exc) is not Failure.TRANSIENT:
+                    raise
+                # Class 40 (a deadlock, a lost race) leaves the connection usable; anything else
+                # may not have: a new connection, and the positions are read again.
+                if not isinstance(exc, asyncpg.TransactionRollbackError):
                     self.drop_connection()
-                self.health.failed(exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                self.health.failed(exc)
+                await backoff.wait()
 
     def drop_connection(self) -> None:
         if self._conn is not None:
@@ -160,7 +148,8 @@ class ProjectionConsumer:
     positions of its partitions: PostgreSQL works on one batch with several cores.
     """
 
-    def __init__(self, settings: Settings, service: str, dead_letter: bool = True) -> None:
+    def __init__(self, settings: Settings, service: str, dead_letter: bool = True,
+                 dead_letters: DeadLetterWriter | None = None) -> None:
         self.settings = settings
         # False for a rebuild (`dphp replay`): the services dead-lettered invalid events already.
         self.dead_letter = dead_letter
@@ -170,10 +159,10 @@ class ProjectionConsumer:
         self.cutoff = st.eligible_cutoff(settings.voting_day)
         # Returns the aiokafka consumer of the subscriber (set by the app's wiring).
         self.consumer_ref: Callable[[], Any] = lambda: None
-        self._producer: AIOKafkaProducer | None = None
-        self._db_health = _Health("PostgreSQL")
-        self._lanes = [_Lane(settings, self._db_health) for _ in range(settings.db_lanes)]
-        self._kafka_health = _Health("Kafka (dead-letter topic)")
+        self.dead_letters = dead_letters or DeadLetterWriter(settings, self.group_id)
+        self._db_health = Health("PostgreSQL", log)
+        self._lanes = [_Lane(settings, self._db_health, on_reconnect=self.forget_positions)
+                       for _ in range(settings.db_lanes)]
         self._migrated = False
         self._next: dict[tuple[str, int], int] = {}  # next offset to apply, per partition
         self._sought: dict[tuple[str, int], int] = {}
@@ -182,6 +171,10 @@ class ProjectionConsumer:
         self._inflight: deque[list[tuple[asyncio.Task, tuple[tuple[str, int], ...]]]] = deque()
         self._lane_tail: list[asyncio.Task | None] = [None] * len(self._lanes)
         self.batches_in_flight = settings.batches_in_flight
+        # After a batch failed for a bug: the next one waits (1 s, doubling up to a minute).
+        self._bug_backoff = Backoff(first=1.0, cap=60.0)
+        self._resume_at = 0.0
+        self._last_bug: str | None = None
         self.applied = 0
         self.dead_lettered = 0
 
@@ -190,13 +183,8 @@ class ProjectionConsumer:
         regions.load()  # the region tree for validation (~0.3 s): now, not while the first batch waits
         await self._migrate()
         await self._lanes[0].store_ready()
-        if not self.dead_letter:
-            return
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap, enable_idempotence=True, acks="all",
-            **self.settings.kafka_security_kwargs(),
-        )
-        await self._producer.start()
+        if self.dead_letter:
+            await self.dead_letters.start()
 
     async def stop(self) -> None:
         # The batches in flight, if any; not for long (the database may be down): if one is cut short,
@@ -205,22 +193,27 @@ class ProjectionConsumer:
             await asyncio.wait_for(self.flush(), timeout=5)
         except (Exception, asyncio.TimeoutError):  # noqa: BLE001 - logged by the batch's task
             pass
-        if self._producer is not None:
-            await self._producer.stop()
+        if self.dead_letter:
+            await self.dead_letters.stop()
         for lane in self._lanes:
             await lane.close()
 
     async def _migrate(self) -> None:
         """Applies the migrations (idempotent; one migrator at a time); retries with backoff."""
-        delay = 0.5
+        backoff = Backoff()
         while not self._migrated:
             try:
                 await migrate(self.settings)
                 self._migrated = True
-            except TRANSIENT_DB_ERRORS as exc:
-                self._db_health.failed(exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+            except Exception as exc:
+                if classify(exc) is not Failure.TRANSIENT:
+                    raise
+                self._db_health.failed(exc)
+                await backoff.wait()
+
+    def forget_positions(self) -> None:
+        """Reads every partition's position from the database again before its next batch."""
+        self._next.clear()
 
     # rebalancing -----------------------------------------------------------------------
     def listener(self) -> ConsumerRebalanceListener:
@@ -240,8 +233,8 @@ class ProjectionConsumer:
 
         return ForgetPositionsOnRebalance()
 
-    async def _in_order(self, records: Sequence[Any]) -> dict[tuple[str, int], list[Any]]:
-        """Per partition, the records that continue it from its stored position.
+    async def _in_order(self, records: Sequence[Any]) -> dict[tuple[str, int], tuple[int, list[Any]]]:
+        """Per partition, the position it continues from and the records that continue it.
 
         Records before it were applied already (skipped); a gap after it (the fetch started
         elsewhere, e.g. at an advisory Kafka offset ahead of the database) seeks back.
@@ -262,7 +255,7 @@ class ProjectionConsumer:
                 self._next[tp] = stored.get(tp[1], 0)
             log.info("resuming partitions %s from stored positions %s",
                      sorted(p for _, p in unknown), {p: stored.get(p, 0) for _, p in sorted(unknown)})
-        kept: dict[tuple[str, int], list[Any]] = {}
+        kept: dict[tuple[str, int], tuple[int, list[Any]]] = {}
         for tp, recs in by_tp.items():
             expected = self._next[tp]
             if recs[0].offset < expected:
@@ -278,7 +271,7 @@ class ProjectionConsumer:
                 continue
             # Offsets may legitimately skip (compaction, transaction markers): accept after one seek.
             self._sought.pop(tp, None)
-            kept[tp] = recs
+            kept[tp] = (expected, recs)
         return kept
 
     @property
@@ -297,6 +290,9 @@ class ProjectionConsumer:
         uses this). At most `settings.batches_in_flight` batches are being stored; they are stored
         in order, each lane's part with its partitions' positions in its own transaction, as with
         `handle`; `flush` waits for all of them."""
+        wait = self._resume_at - asyncio.get_running_loop().time()
+        if wait > 0:
+            await asyncio.sleep(wait)  # a batch before failed for a bug: not in a tight loop
         by_tp = await self._in_order(records)
         if not by_tp:
             return
@@ -305,10 +301,10 @@ class ProjectionConsumer:
         lane_rows: list[list[tuple]] = [[] for _ in range(lanes)]
         lane_recs: list[list[Any]] = [[] for _ in range(lanes)]
         bad: list[tuple[Any, InvalidEvent]] = []
-        next_offsets: dict[tuple[str, int], int] = {}
+        positions: dict[tuple[str, int], tuple[int, int]] = {}  # partition -> (from, next offset)
         event_type, to_row, cutoff = self.kind.event_type, self.kind.to_row, self.cutoff
-        for tp, recs in by_tp.items():
-            next_offsets[tp] = recs[-1].offset + 1  # offsets ascend within a partition
+        for tp, (expected, recs) in by_tp.items():
+            positions[tp] = (expected, recs[-1].offset + 1)  # offsets ascend within a partition
             add_row, add_rec = lane_rows[tp[1] % lanes].append, lane_recs[tp[1] % lanes].append
             for start in range(0, len(recs), 500):
                 if start and self._inflight:
@@ -319,28 +315,32 @@ class ProjectionConsumer:
                     except InvalidEvent as exc:
                         bad.append((rec, exc))
                         continue
+                    except (OverflowError, UnicodeError) as exc:
+                        # Validated, but no row can hold it (validation's bounds should prevent this).
+                        bad.append((rec, _unstorable(exc)))
+                        continue
                     add_rec(rec)
         if await self._settle(keep=self.batches_in_flight - 1) is not None:
             # A batch before failed (logged): this one continues it, so it is not applied
             # either; the next batch reads them again from the stored positions (a seek).
             await self._settle()
-            for tp in next_offsets:
+            for tp in positions:
                 self._next.pop(tp, None)
             return
         if bad:
             await self._dead_letter(bad)
-        for tp, o in next_offsets.items():
+        for tp, (_, o) in positions.items():
             self._next[tp] = o  # the next batch continues after this one
         # Each lane stores its partitions' events and positions; a partition is always in the same lane.
-        lane_offsets: dict[int, dict[tuple[str, int], int]] = {}
-        for tp, o in next_offsets.items():
-            lane_offsets.setdefault(tp[1] % lanes, {})[tp] = o
+        lane_positions: dict[int, list[st.Position]] = {}
+        for (t, p), (f, o) in positions.items():
+            lane_positions.setdefault(p % lanes, []).append((t, p, f, o))
         batch = []
-        for i, offsets in sorted(lane_offsets.items()):
-            task = asyncio.create_task(self._store_batch(self._lanes[i], lane_rows[i], lane_recs[i], offsets,
-                                                         after=self._lane_tail[i]))
+        for i, lane_pos in sorted(lane_positions.items()):
+            task = asyncio.create_task(self._store_batch(self._lanes[i], lane_rows[i], lane_recs[i], lane_pos,
+                                                         after=self._lane_tail[i], durable=bool(bad)))
             self._lane_tail[i] = task
-            batch.append((task, tuple(offsets)))
+            batch.append((task, tuple((t, p) for t, p, _, _ in lane_pos)))
         self._inflight.append(batch)
 
     async def flush(self) -> None:
@@ -366,78 +366,87 @@ class ProjectionConsumer:
         return error
 
     async def _store_batch(self, lane: _Lane, rows: list[tuple], recs: list[Any],
-                           next_offsets: dict[tuple[str, int], int], after: asyncio.Task | None) -> None:
+                           positions: list[st.Position], after: asyncio.Task | None, durable: bool = False) -> None:
         if after is not None:
             try:
                 await after  # the lane's part of the batch before: stored first, on the same connection
             except Exception:  # noqa: BLE001 - logged by that task
                 raise _EarlierBatchFailed() from None
         try:
-            await self._apply(lane, rows, recs, [(t, p, o) for (t, p), o in next_offsets.items()])
-        except Exception:
-            log.exception("a batch of %d events was not stored; it will be read again from the stored positions",
-                          len(rows))
+            await self._apply(lane, rows, recs, positions, durable)
+        except st.PositionsMoved:
+            log.warning("partitions %s: the stored positions are not where this batch starts (another "
+                        "instance stored them, or the database lost its last commits); reading them again",
+                        sorted(p for _, p, _, _ in positions))
             raise
+        except Exception as exc:
+            # A bug (see services.common.failures): the batch stops here, loudly, and is read again
+            # from the stored positions after a pause that doubles while the failure repeats.
+            what = short(exc)
+            if what != self._last_bug:
+                log.exception("a batch of %d events was not stored (%s); it will be read again from the "
+                              "stored positions", len(rows), what)
+            else:
+                log.error("a batch of %d events was not stored again (%s)", len(rows), what)
+            self._last_bug = what
+            self._resume_at = asyncio.get_running_loop().time() + self._bug_backoff.delay()
+            raise
+        if self._last_bug is not None:
+            log.warning("batches are stored again after: %s", self._last_bug)
+            self._last_bug = None
+        self._bug_backoff.reset()
         self.applied += len(rows)
-        await self._advisory_commit(next_offsets)
+        await self._advisory_commit(positions)
 
-    async def _apply(self, lane: _Lane, rows: list[tuple], recs: list[Any], positions: list[st.Position]) -> None:
+    async def _apply(self, lane: _Lane, rows: list[tuple], recs: list[Any], positions: list[st.Position],
+                     durable: bool = False) -> None:
+        apply, group = self.kind.apply, self.group_id
         try:
-            await lane.with_db(lambda store: getattr(store, self.kind.apply)(rows, self.group_id, positions))
-        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, asyncpg.ProgramLimitExceededError) as exc:
-            # Some event can never be applied: find it by applying one at a time, then
-            # dead-letter it and store the positions. Re-applying is harmless (set semantics).
-            log.error("batch of %d rejected by the database (%s); isolating the event(s)", len(rows), type(exc).__name__)
-            rejected = []
-            for rec, row in zip(recs, rows):
-                try:
-                    await lane.with_db(lambda store: getattr(store, self.kind.apply)([row], self.group_id, []))
-                except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError,
-                        asyncpg.ProgramLimitExceededError) as one:
-                    rejected.append((rec, InvalidEvent(f"database rejected the event: {type(one).__name__}",
-                                                       "UnapplicableEvent")))
-            if rejected:
-                await self._dead_letter(rejected)
-            await lane.with_db(lambda store: getattr(store, self.kind.apply)([], self.group_id, positions))
+            await lane.with_db(lambda store: apply(store, rows, group, positions, durable=durable))
+            return
+        except Exception as exc:
+            if classify(exc) is not Failure.EVENT:
+                raise
+            log.error("a batch of %d events was rejected by the database (%s); isolating the event(s)",
+                      len(rows), type(exc).__name__)
+            why = _unstorable(exc)
+        # Some event can never be stored: find it by bisection, dead-letter it, store the
+        # positions. Applying an event again is harmless (set semantics).
+        rejected = await self._isolate(lane, rows, recs, why)
+        if rejected:
+            await self._dead_letter(rejected)
+        await lane.with_db(lambda store: apply(store, [], group, positions, durable=durable or bool(rejected)))
+
+    async def _isolate(self, lane: _Lane, rows: list[tuple], recs: list[Any],
+                       why: InvalidEvent) -> list[tuple[Any, InvalidEvent]]:
+        """The events of `rows` (which the database refused as a whole, saying `why`) that it
+        refuses alone; the others are stored. Halves are tried in turn: k bad events of n cost
+        at most 2k log2(n) transactions, not n."""
+        if len(rows) == 1:
+            return [(recs[0], why)]
+        apply, group = self.kind.apply, self.group_id
+        mid = len(rows) // 2
+        rejected = []
+        for part_rows, part_recs in ((rows[:mid], recs[:mid]), (rows[mid:], recs[mid:])):
+            try:
+                await lane.with_db(lambda store, r=part_rows: apply(store, r, group, []))
+            except Exception as exc:
+                if classify(exc) is not Failure.EVENT:
+                    raise
+                rejected += await self._isolate(lane, part_rows, part_recs, _unstorable(exc))
+        return rejected
 
     async def _dead_letter(self, bad: list[tuple[Any, InvalidEvent]]) -> None:
-        if not self.dead_letter:
-            self.dead_lettered += len(bad)  # counted, not sent again
-            return
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-        delay = 0.5
-        while True:
-            try:
-                futures = []
-                for rec, exc in bad:
-                    headers = [
-                        ("dphp.original.topic", rec.topic.encode()),
-                        ("dphp.original.partition", str(rec.partition).encode()),
-                        ("dphp.original.offset", str(rec.offset).encode()),
-                        ("dphp.consumer.group", self.group_id.encode()),
-                        ("dphp.error.class", exc.error_class.encode()),
-                        ("dphp.error.reason", exc.reason.encode()),
-                        ("dphp.failed.at", now.encode()),
-                    ]
-                    futures.append(await self._producer.send(
-                        self.settings.topic_dead_letter, value=rec.value, key=rec.key, headers=headers))
-                await asyncio.gather(*futures)
-                self._kafka_health.ok()
-                break
-            except KafkaError as exc:
-                self._kafka_health.failed(exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-        for rec, exc in bad:
-            log.warning("dead-lettered %s/%d@%d: %s", rec.topic, rec.partition, rec.offset, exc.reason)
-        self.dead_lettered += len(bad)
+        if self.dead_letter:
+            await self.dead_letters.send(bad)
+        self.dead_lettered += len(bad)  # a rebuild counts them, it does not send them again
 
-    async def _advisory_commit(self, next_offsets: dict[tuple[str, int], int]) -> None:
+    async def _advisory_commit(self, positions: list[st.Position]) -> None:
         # Kafka's committed offsets only serve outside tools; the database is the truth.
         if self.consumer is None:
             return
         owned = self.consumer.assignment()
-        offsets = {TopicPartition(t, p): o for (t, p), o in next_offsets.items() if TopicPartition(t, p) in owned}
+        offsets = {TopicPartition(t, p): o for t, p, _, o in positions if TopicPartition(t, p) in owned}
         if not offsets:
             return
         try:
@@ -446,3 +455,11 @@ class ProjectionConsumer:
             return
         except KafkaError as exc:
             log.debug("advisory commit skipped: %s", exc)
+
+
+def _unstorable(exc: BaseException) -> InvalidEvent:
+    """Why an event that validation accepted cannot be stored: the error's class and code, not its
+    message (PostgreSQL's messages may quote the value)."""
+    code = getattr(exc, "sqlstate", None)
+    return InvalidEvent(f"the database cannot store the event: {type(exc).__name__}"
+                        + (f" (SQLSTATE {code})" if code else ""), dl.UNSTORABLE)

@@ -31,16 +31,53 @@ MEETING_COLUMNS = (
     "meeting_id", "event_time", "event_id", "level", "region_code", "stage", "held_at",
     "data_cutoff", "venue", "attendees", "declared", "notes",
 )
-Position = tuple[str, int, int]  # topic, partition, next offset
+Position = tuple[str, int, int, int]  # topic, partition, offset the batch starts from, next offset
 
-#: Session settings of a connection that applies batches (asyncpg `server_settings`).
-#: synchronous_commit off: a commit returns before its WAL reaches the disk. A crash of the
-#: server may lose the last transactions, but each carries its positions with its rows, so
-#: both are lost together and the consumer reads those records again: no effect is lost.
-#: work_mem and temp_buffers: a batch's sorts and stage tables stay in memory.
-#: standard_conforming_strings (the default) for the literals of the positions (`_literal`).
-WRITER_SERVER_SETTINGS = {"synchronous_commit": "off", "work_mem": "64MB", "temp_buffers": "128MB",
-                          "standard_conforming_strings": "on"}
+#: SQLSTATE of `advance_positions` (migration 006) when a stored position is not where a batch starts.
+POSITIONS_MOVED_SQLSTATE = "DP001"
+
+
+def writer_server_settings(settings) -> dict[str, str]:
+    """Session settings of a connection that applies batches (asyncpg `server_settings`).
+
+    synchronous_commit (`DPHP_DB_SYNCHRONOUS_COMMIT`, off by default): with off, a commit returns
+    before its WAL is on disk, and a crash of the server (not of the service) may lose the last
+    commits. No event is lost by it: positions move only by compare-and-set from where the batch
+    starts (`advance_positions`), and a service reads them again after any reconnect, so the lost
+    batches are read and applied again. The cost of on is in docs/benchmarks.md.
+    Timeouts: a frozen or cut-off instance must not hold the locks that other instances,
+    services and `dphp replay` need. PostgreSQL ends a session idle in a transaction after
+    `db_idle_in_transaction_timeout_s` (its transaction is rolled back, so its batch is redone
+    from the stored positions by whoever owns the partitions then, and the compare-and-set
+    refuses the frozen one's later writes); a lock waited for longer than `db_lock_timeout_s`
+    or a statement longer than `db_statement_timeout_s` fails and the batch is retried with
+    backoff. TCP keepalives find a client that vanished without closing its connection.
+    work_mem and temp_buffers: a batch's sorts and stage tables stay in memory.
+    standard_conforming_strings (the default) for the literals of the positions (`_literal`).
+    """
+    return {
+        "synchronous_commit": "on" if settings.db_synchronous_commit else "off",
+        "work_mem": "64MB", "temp_buffers": "128MB", "standard_conforming_strings": "on",
+        "idle_in_transaction_session_timeout": f"{int(settings.db_idle_in_transaction_timeout_s * 1000)}",
+        "lock_timeout": f"{int(settings.db_lock_timeout_s * 1000)}",
+        "statement_timeout": f"{int(settings.db_statement_timeout_s * 1000)}",
+        "tcp_keepalives_idle": "15", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3",
+    }
+
+
+async def connect_writer(settings, schema: str | None = None) -> asyncpg.Connection:
+    """A connection that applies batches, with `writer_server_settings` and a client-side timeout
+    (a little longer than the server's statement timeout: for a server that went silent)."""
+    return await asyncpg.connect(settings.database_url, timeout=10, server_settings=writer_server_settings(settings),
+                                 command_timeout=settings.db_statement_timeout_s + 30)
+
+
+class PositionsMoved(Exception):
+    """A batch was not stored: the stored position of one of its partitions is not where it starts.
+
+    Another instance stored the partition (this one lost it in a rebalance), or PostgreSQL lost
+    its last commits in a crash. The consumer reads the positions again and continues from them.
+    """
 
 
 def eligible_cutoff(voting_day: dt.date) -> dt.date:
@@ -158,6 +195,11 @@ class ProjectionStore:
         )
         self.generation = await self.conn.fetchval(f"SELECT generation FROM {self.s}.projection_config")
 
+    async def _begin(self, durable: bool) -> None:
+        await self._check_generation()
+        if durable:
+            await self.conn.execute("SET LOCAL synchronous_commit = on")
+
     async def _check_generation(self) -> None:
         # The first statement of every batch: waits while `dphp replay` switches over, and
         # notices when it has (the projection under this name is another one then).
@@ -173,31 +215,43 @@ class ProjectionStore:
         )
         return {r["partition"]: r["next_offset"] for r in rows}
 
-    async def apply_registrations(self, rows: Sequence[tuple], group_id: str, positions: Iterable[Position]) -> None:
-        await self._apply_voter_events("registration", rows, REG_COLUMNS, group_id, positions)
+    # `durable`: the commit waits for its WAL on disk whatever `synchronous_commit` says; for a
+    # batch whose invalid events were dead-lettered, so that a database crash cannot make the
+    # service read and dead-letter them a second time.
 
-    async def apply_movements(self, rows: Sequence[tuple], group_id: str, positions: Iterable[Position]) -> None:
-        await self._apply_voter_events("movement", rows, MOVE_COLUMNS, group_id, positions)
+    async def apply_registrations(self, rows: Sequence[tuple], group_id: str, positions: Iterable[Position],
+                                  durable: bool = False) -> None:
+        await self._apply_voter_events("registration", rows, REG_COLUMNS, group_id, positions, durable)
 
-    async def apply_meetings(self, rows: Sequence[tuple], group_id: str, positions: Iterable[Position]) -> None:
-        async with self.conn.transaction():
-            await self._check_generation()
-            if rows:
-                await self.conn.copy_records_to_table("stage_meeting", records=rows, columns=MEETING_COLUMNS)
-                await self.conn.execute(self._sql["meetings"] + self._positions_statement(group_id, sorted(positions)))
-            else:
-                await self._store_positions(group_id, positions)
+    async def apply_movements(self, rows: Sequence[tuple], group_id: str, positions: Iterable[Position],
+                              durable: bool = False) -> None:
+        await self._apply_voter_events("movement", rows, MOVE_COLUMNS, group_id, positions, durable)
+
+    async def apply_meetings(self, rows: Sequence[tuple], group_id: str, positions: Iterable[Position],
+                             durable: bool = False) -> None:
+        try:
+            async with self.conn.transaction():
+                await self._begin(durable)
+                if rows:
+                    await self.conn.copy_records_to_table("stage_meeting", records=rows, columns=MEETING_COLUMNS)
+                    await self.conn.execute(self._sql["meetings"] + self._positions_statement(group_id, sorted(positions)))
+                else:
+                    await self._store_positions(group_id, positions)
+        except asyncpg.PostgresError as exc:
+            if exc.sqlstate == POSITIONS_MOVED_SQLSTATE:
+                raise PositionsMoved(str(exc)) from None
+            raise
 
     async def _apply_voter_events(
         self, kind: str, rows: Sequence[tuple], columns: tuple[str, ...], group_id: str,
-        positions: Iterable[Position],
+        positions: Iterable[Position], durable: bool = False,
     ) -> None:
         sql = self._sql
         positions = sorted(positions)
         for attempt in range(1, self.RACE_ATTEMPTS + 1):
             try:
                 async with self.conn.transaction():
-                    await self._check_generation()
+                    await self._begin(durable)
                     if not rows:
                         await self._store_positions(group_id, positions)
                         return
@@ -205,37 +259,37 @@ class ProjectionStore:
                     # The rest of the batch in one round trip (the simple query protocol runs the
                     # statements in order and stops at the first error): while the service's event
                     # loop validates the next batch, each round trip can wait for it.
-                    then = self._positions_statement(group_id, positions)
-                    try:
-                        await self.conn.execute(sql[f"apply_{kind}"] + then)
-                    except asyncpg.UniqueViolationError as exc:
-                        if exc.constraint_name != "voter_event_pkey":
-                            raise
-                        # An event seen before (a redelivery): its history insert failed on the
-                        # key. Most batches hold only new events, for which a plain insert is the
-                        # cheapest; this one's history is written again, skipping those events.
-                        await self.conn.execute("ROLLBACK TO SAVEPOINT history;" + sql[f"apply_{kind}_again"] + then)
+                    await self.conn.execute(sql[f"apply_{kind}"] + self._positions_statement(group_id, positions))
                 return
-            except asyncpg.UniqueViolationError as exc:
-                if exc.constraint_name != "voter_pkey" or attempt == self.RACE_ATTEMPTS:
+            except asyncpg.SerializationError:
+                # Lost a race for a new voter (`insert_voters`): apply the batch again.
+                if attempt == self.RACE_ATTEMPTS:
                     raise
                 self.races += 1
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate == POSITIONS_MOVED_SQLSTATE:
+                    raise PositionsMoved(str(exc)) from None
+                raise
 
     def _positions_statement(self, group_id: str, positions: Sequence[Position]) -> str:
-        """The positions' upsert with its values as literals, to run with other statements."""
+        """The positions' compare-and-set with its values as literals, to run with other statements."""
         if not positions:
             return ""
-        values = ", ".join(f"({_literal(t)}, {int(p)}, {int(o)})" for t, p, o in positions)
+        topics = ", ".join(_literal(t) for t, _, _, _ in positions)
         # format() parses only the template: braces or quotes in the names stay inside their literals.
-        return ";" + self._sql["positions_values"].format(group=_literal(group_id), values=values)
+        return ";" + self._sql["positions_values"].format(
+            group=_literal(group_id), topics=topics,
+            partitions=", ".join(str(int(p)) for _, p, _, _ in positions),
+            froms=", ".join(str(int(f)) for _, _, f, _ in positions),
+            tos=", ".join(str(int(o)) for _, _, _, o in positions))
 
     async def _store_positions(self, group_id: str, positions: Iterable[Position]) -> None:
         positions = sorted(positions)
         if not positions:
             return
         await self.conn.execute(
-            self._sql["positions"],
-            group_id, [p[0] for p in positions], [p[1] for p in positions], [p[2] for p in positions],
+            self._sql["positions"], self.s, group_id,
+            [p[0] for p in positions], [p[1] for p in positions], [p[2] for p in positions], [p[3] for p in positions],
         )
 
 
@@ -270,9 +324,9 @@ COUNTED = ("sex", "eligible", "new_voter", "disability")
 def _statements(s: str) -> dict[str, str]:
     sql = _single_statements(s)
     for kind in ("registration", "movement"):
-        rest = ";".join(sql[k] for k in (f"loksus_{kind}", f"merge_{kind}", "update_voters", "insert_voters", "tally"))
-        sql[f"apply_{kind}"] = f"SAVEPOINT history;{sql[f'history_{kind}']};RELEASE SAVEPOINT history;{rest}"
-        sql[f"apply_{kind}_again"] = f"{sql[f'history_{kind}']} ON CONFLICT DO NOTHING;{rest}"
+        sql[f"apply_{kind}"] = ";".join(
+            sql[k] for k in (f"history_{kind}", f"loksus_{kind}", f"merge_{kind}", "update_voters", "insert_voters",
+                             "tally"))
     return sql
 
 
@@ -305,13 +359,15 @@ def _single_statements(s: str) -> dict[str, str]:
             SELECT DISTINCT ON (nik, event_time, event_id)
                    nik, event_time, event_id, true, sex, eligible, new_voter, disability, desa_code, tps_number,
                    loksus, NULL, NULL, NULL
-            FROM stage_registration ORDER BY nik, event_time, event_id""",
+            FROM stage_registration ORDER BY nik, event_time, event_id
+            ON CONFLICT DO NOTHING""",
         "history_movement": f"""
             INSERT INTO {s}.voter_event ({history_cols})
             SELECT DISTINCT ON (nik, event_time, event_id)
                    nik, event_time, event_id, false, NULL, NULL, NULL, NULL, desa_code, tps_number,
                    loksus, reason, from_desa_code, from_tps_number
-            FROM stage_movement ORDER BY nik, event_time, event_id""",
+            FROM stage_movement ORDER BY nik, event_time, event_id
+            ON CONFLICT DO NOTHING""",
         # A TPS is lokasi_khusus from the earliest event that names it so.
         "loksus_registration": loksus("stage_registration"),
         "loksus_movement": loksus("stage_movement"),
@@ -370,15 +426,23 @@ def _single_statements(s: str) -> dict[str, str]:
                 desa_code = m.n_desa, tps_number = m.n_tps
             FROM merged m WHERE m.existed AND v.nik = m.nik;
             SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT""",
-        # New voters, in NIK order. A plain insert: one that another transaction inserted since
-        # the merge was not locked and its old state is unknown, so the key's unique violation
-        # rolls the batch back and it is applied again (it finds that voter then).
+        # New voters, in NIK order. One that another transaction inserted since the merge was not
+        # locked and its old state is unknown: the batch is rolled back with a serialization
+        # failure and applied again (it finds that voter then). Not by the key's unique
+        # violation: PostgreSQL would log the key, a NIK, with it.
         "insert_voters": f"""
-            INSERT INTO {s}.voter (nik, reg_time, reg_id, {", ".join(IDENTITY)}, {", ".join(COUNTED)},
-                                   place_time, place_id, desa_code, tps_number)
-            SELECT nik, reg_time, reg_id, {", ".join(IDENTITY)}, {", ".join(f"n_{c}" for c in COUNTED)},
-                   place_time, place_id, n_desa, n_tps
-            FROM merged WHERE NOT existed ORDER BY nik""",
+            WITH inserted AS (
+                INSERT INTO {s}.voter (nik, reg_time, reg_id, {", ".join(IDENTITY)}, {", ".join(COUNTED)},
+                                       place_time, place_id, desa_code, tps_number)
+                SELECT nik, reg_time, reg_id, {", ".join(IDENTITY)}, {", ".join(f"n_{c}" for c in COUNTED)},
+                       place_time, place_id, n_desa, n_tps
+                FROM merged WHERE NOT existed ORDER BY nik
+                ON CONFLICT (nik) DO NOTHING
+                RETURNING 1
+            )
+            SELECT {s}.raise_if((SELECT count(*) FROM inserted) <> (SELECT count(*) FROM merged WHERE NOT existed),
+                                '40001', 'a new voter of this batch was inserted by another transaction meanwhile; '
+                                         'the batch is applied again')""",
         "tally": f"""
             INSERT INTO {s}.tps_tally (desa_code, tps_number, {", ".join(counters)})
             SELECT desa_code, tps_number, {", ".join(f"sum({c})" for c in counters)}
@@ -395,16 +459,10 @@ def _single_statements(s: str) -> dict[str, str]:
             ON CONFLICT (meeting_id) DO UPDATE SET
                 {", ".join(f"{c} = excluded.{c}" for c in MEETING_COLUMNS[1:])}
             WHERE (excluded.event_time, excluded.event_id) > ({s}.meeting.event_time, {s}.meeting.event_id)""",
+        # Compare-and-set (migration 006): each partition moves from where the batch starts, or
+        # the transaction fails with SQLSTATE DP001.
         "positions_values": f"""
-            INSERT INTO {s}.consumer_position (group_id, topic, partition, next_offset)
-            SELECT {{group}}, t, p, o FROM (VALUES {{values}}) AS x(t, p, o)
-            ON CONFLICT (group_id, topic, partition) DO UPDATE
-            SET next_offset = GREATEST({s}.consumer_position.next_offset, excluded.next_offset),
-                updated_at = now()""",
-        "positions": f"""
-            INSERT INTO {s}.consumer_position (group_id, topic, partition, next_offset)
-            SELECT $1, t, p, o FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, p, o)
-            ON CONFLICT (group_id, topic, partition) DO UPDATE
-            SET next_offset = GREATEST({s}.consumer_position.next_offset, excluded.next_offset),
-                updated_at = now()""",
+            SELECT {s}.advance_positions('{s}', {{group}}, ARRAY[{{topics}}]::text[], ARRAY[{{partitions}}]::int[],
+                                         ARRAY[{{froms}}]::bigint[], ARRAY[{{tos}}]::bigint[])""",
+        "positions": f"SELECT {s}.advance_positions($1, $2, $3::text[], $4::int[], $5::bigint[], $6::bigint[])",
     }

@@ -17,8 +17,8 @@ from faststream.kafka import KafkaBroker
 
 from schemas.recap import Recap
 from services.common.db import migrate
+from services.common.failures import Backoff, Failure, Health, classify
 from services.common.settings import Settings
-from services.projection.consumer import TRANSIENT_DB_ERRORS
 from services.report.publisher import RecapPublisher
 
 log = logging.getLogger("dphp.report")
@@ -44,32 +44,35 @@ def create_app(settings: Settings | None = None) -> FastStream:
     task: asyncio.Task | None = None
 
     async def run() -> None:
-        delay = 0.5
+        backoff = Backoff()
+        health = {"db": Health("PostgreSQL", log), "kafka": Health("Kafka (recap topic)", log)}
         while True:
             conn = None
             try:
                 await migrate(settings)
                 conn = await asyncpg.connect(settings.database_url, timeout=10)
                 await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"dphp-report:{settings.db_schema}")
+                health["db"].ok()
                 log.info("publishing recaps of %s to %s every %.1f s", settings.db_schema, settings.topic_recap,
                          settings.report_interval_s)
-                delay = 0.5
+                backoff.reset()
                 while True:
                     await report.publish_changes(conn)
+                    health["kafka"].ok()
                     await asyncio.sleep(settings.report_interval_s)
-            except TRANSIENT_DB_ERRORS as exc:
-                log.warning("PostgreSQL unavailable (%s); retrying in %.1f s", type(exc).__name__, delay)
-            except KafkaError as exc:
-                log.warning("Kafka unavailable (%s); nothing recorded, retrying in %.1f s", type(exc).__name__, delay)
             except asyncpg.UndefinedTableError as exc:  # a replay switched the projection mid-look
-                log.warning("the projection changed under the report (%s); looking again", exc)
-            except Exception:  # noqa: BLE001 - keep reporting; the next look starts afresh
-                log.exception("a look at the projection failed; retrying in %.1f s", delay)
+                log.warning("the projection changed under the report (%s); looking again", type(exc).__name__)
+            except Exception as exc:  # noqa: BLE001 - keep reporting; the next look starts afresh
+                # One classification for every service (services/common/failures.py): a transient
+                # failure logs one line when it starts and one when it ends; anything else is loud.
+                if classify(exc) is Failure.TRANSIENT:
+                    health["kafka" if isinstance(exc, KafkaError) else "db"].failed(exc)
+                else:
+                    log.exception("a look at the projection failed; nothing recorded, looking again with backoff")
             finally:
                 if conn is not None:
                     conn.terminate()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+            await backoff.wait()
 
     @app.after_startup
     async def start_reporting() -> None:

@@ -18,15 +18,15 @@ from tests.eventsets import deliveries, event_set
 pytestmark = pytest.mark.integration
 
 
-async def apply_all(store: st.ProjectionStore, events, batch: int, cutoff) -> None:
+async def apply_all(store: st.ProjectionStore, events, batch: int, cutoff, group: str = "g") -> None:
     for i in range(0, len(events), batch):
         chunk = events[i:i + batch]
         regs = [st.registration_row(e.model_dump(), cutoff) for e in chunk if isinstance(e, VoterRegistered)]
         moves = [st.movement_row(e.model_dump()) for e in chunk if isinstance(e, VoterMoved)]
         meetings = [st.meeting_row(e.model_dump()) for e in chunk if isinstance(e, MeetingHeld)]
-        await store.apply_registrations(regs, "g.reg", [("t", 0, i + len(chunk))])
-        await store.apply_movements(moves, "g.mov", [("t", 0, i + len(chunk))])
-        await store.apply_meetings(meetings, "g.meet", [("t", 0, i + len(chunk))])
+        await store.apply_registrations(regs, f"{group}.reg", [("t", 0, i, i + len(chunk))])
+        await store.apply_movements(moves, f"{group}.mov", [("t", 0, i, i + len(chunk))])
+        await store.apply_meetings(meetings, f"{group}.meet", [("t", 0, i, i + len(chunk))])
 
 
 @pytest.fixture
@@ -75,22 +75,20 @@ async def test_reapplying_everything_changes_nothing(store, settings):
     cutoff = st.eligible_cutoff(settings.voting_day)
     await apply_all(store, events, 250, cutoff)
     before = await store.conn.fetch(f"SELECT * FROM {settings.db_schema}.recap_full ORDER BY level, region_code")
-    await apply_all(store, list(reversed(events)), 77, cutoff)
+    await apply_all(store, list(reversed(events)), 77, cutoff, group="again")
     after = await store.conn.fetch(f"SELECT * FROM {settings.db_schema}.recap_full ORDER BY level, region_code")
     assert [dict(r) for r in before] == [dict(r) for r in after]
-    positions = await store.positions("g.reg", "t")
-    assert positions == {0: len(events)}  # never moves backwards
+    assert await store.positions("g.reg", "t") == {0: len(events)}
 
 
 async def test_positions_are_stored_with_the_batch_whatever_the_names(store, settings):
     events = [e for e in event_set(5, voters=20) if isinstance(e, VoterRegistered)]
     cutoff = st.eligible_cutoff(settings.voting_day)
     group, topic = "o'neil; DROP TABLE x; -- $values {values}", "voters.it's{group}"
-    await store.apply_registrations([st.registration_row(e.model_dump(), cutoff) for e in events], group,
-                                    [(topic, 1, 5), (topic, 0, 7)])
-    await store.apply_registrations([st.registration_row(e.model_dump(), cutoff) for e in events], group,
-                                    [(topic, 0, 3), (topic, 2, 1)])  # again: nothing new, 0 stays at 7
-    assert await store.positions(group, topic) == {0: 7, 1: 5, 2: 1}
+    rows = [st.registration_row(e.model_dump(), cutoff) for e in events]
+    await store.apply_registrations(rows, group, [(topic, 1, 0, 5), (topic, 0, 0, 7)])
+    await store.apply_registrations(rows, group, [(topic, 0, 7, 9), (topic, 2, 0, 1)])
+    assert await store.positions(group, topic) == {0: 9, 1: 5, 2: 1}
     voters = await store.conn.fetchval(f"SELECT count(*) FROM {settings.db_schema}.voter")
     assert voters == len({e.data.nik for e in events})
 
@@ -115,9 +113,9 @@ async def test_a_voter_inserted_meanwhile_by_another_service_is_merged_not_overw
     await other.prepare()
     try:
         async with other_conn.transaction():  # held open: its voter row is not yet visible
-            await other.apply_movements([st.movement_row(move.model_dump())], "g.mov", [("t", 0, 1)])
+            await other.apply_movements([st.movement_row(move.model_dump())], "g.mov", [("t", 0, 0, 1)])
             applying = asyncio.create_task(
-                store.apply_registrations([st.registration_row(e.model_dump(), cutoff) for e in regs], "g.reg", [("t", 0, 1)]))
+                store.apply_registrations([st.registration_row(e.model_dump(), cutoff) for e in regs], "g.reg", [("t", 0, 0, 1)]))
             await asyncio.sleep(0.5)
             assert not applying.done()  # waits for the other transaction's voter row
         await asyncio.wait_for(applying, 10)
@@ -128,3 +126,24 @@ async def test_a_voter_inserted_meanwhile_by_another_service_is_merged_not_overw
     expected.apply([*regs, move])
     records = await store.conn.fetch(f"SELECT * FROM {settings.db_schema}.recap_full")
     assert comparable_report([queries._row(r) for r in records]) == comparable_report(expected.recap())
+
+
+async def test_a_batch_is_stored_only_from_the_stored_position(store, settings):
+    # Compare-and-set: a writer whose idea of the position is stale (it lost the partition to
+    # another instance, or the database lost its last commits) stores nothing, rows included.
+    events = [e for e in event_set(17, voters=40) if isinstance(e, VoterRegistered)]
+    cutoff = st.eligible_cutoff(settings.voting_day)
+    rows = [st.registration_row(e.model_dump(), cutoff) for e in events]
+    await store.apply_registrations(rows[:10], "g.reg", [("t", 0, 0, 10), ("t", 1, 0, 4)])
+    voters = f"SELECT count(*) FROM {settings.db_schema}.voter"
+    before = await store.conn.fetchval(voters)
+    for stale in ([("t", 0, 0, 20)], [("t", 0, 5, 20)], [("t", 0, 10, 20), ("t", 1, 0, 8)], [("t", 2, 3, 9)]):
+        with pytest.raises(st.PositionsMoved):
+            await store.apply_registrations(rows[10:], "g.reg", stale)
+        assert await store.conn.fetchval(voters) == before  # the rows were rolled back with it
+    with pytest.raises(st.PositionsMoved):
+        await store.apply_meetings([], "g.reg", [("t", 0, 3, 20)])
+    assert await store.positions("g.reg", "t") == {0: 10, 1: 4}
+    await store.apply_registrations(rows[10:], "g.reg", [("t", 0, 10, 20), ("t", 1, 4, 8), ("t", 2, 0, 9)])
+    assert await store.positions("g.reg", "t") == {0: 20, 1: 8, 2: 9}
+    assert await store.conn.fetchval(voters) == len({e.data.nik for e in events})

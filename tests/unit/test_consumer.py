@@ -11,6 +11,8 @@ import json
 import asyncpg
 import pytest
 
+from schemas import deadletter as dl
+from services.common.deadletter import DeadLetterWriter
 from services.common.settings import Settings
 from services.projection.consumer import ProjectionConsumer
 from tests.eventsets import event_set
@@ -23,13 +25,15 @@ class FakeStore:
     def __init__(self) -> None:
         self.applied: list[tuple] = []
         self.positions_stored: list = []
+        self.durable: list[bool] = []
 
     async def positions(self, group_id, topic):
         return {}
 
-    async def apply_registrations(self, rows, group_id, positions):
+    async def apply_registrations(self, rows, group_id, positions, durable=False):
         if any(row[4] == "UNSTORABLE" for row in rows):  # the name column
             raise asyncpg.DataError("value out of range")
+        self.durable.append(durable)
         self.applied.extend(rows)
         self.positions_stored.extend(positions)
 
@@ -51,11 +55,13 @@ class FakeProducer:
 
 
 def consumer() -> tuple[ProjectionConsumer, FakeStore, FakeProducer]:
-    c = ProjectionConsumer(Settings(), "registrations")
+    settings = Settings()
     store, producer = FakeStore(), FakeProducer()
+    c = ProjectionConsumer(settings, "registrations",
+                           dead_letters=DeadLetterWriter(settings, settings.group_id("registrations"), producer))
     for lane in c._lanes:
         lane._store, lane._conn = store, FakeConnection()
-    c._producer, c._migrated = producer, True
+    c._migrated = True
     return c, store, producer
 
 
@@ -75,9 +81,9 @@ async def test_an_event_the_database_refuses_is_dead_lettered_and_the_rest_appli
     assert len(store.applied) == len(values) - 1
     assert [s[1] for s in producer.sent] == [values[7]]
     headers = dict(producer.sent[0][3])
-    assert headers["dphp.error.class"] == b"UnapplicableEvent"
-    assert headers["dphp.original.offset"] == b"7"
-    assert (c.topic, 0, len(values)) in store.positions_stored  # the batch's position is stored
+    assert headers[dl.ERROR_CLASS] == dl.UNSTORABLE.encode()
+    assert headers[dl.ORIGINAL_OFFSET] == b"7"
+    assert (c.topic, 0, 0, len(values)) in store.positions_stored  # the batch's position is stored
 
 
 async def test_records_before_the_stored_position_are_skipped():
@@ -100,7 +106,7 @@ async def test_a_batch_is_spread_over_the_lanes_by_partition_each_with_its_posit
     records = [Record(c.topic, i % 4, i // 4, b"k", v) for i, v in enumerate(values)]
     await c.handle(records)
     for n, store in enumerate(stores):
-        assert {p for _, p, _ in store.positions_stored} == {p for p in range(4) if p % 2 == n}
+        assert {p for _, p, _, _ in store.positions_stored} == {p for p in range(4) if p % 2 == n}
         assert len(store.applied) == sum(1 for r in records if r.partition % 2 == n)
 
 
@@ -113,13 +119,13 @@ class GatedStore(FakeStore):
         self.fails: str | None = None
         self.started: list[str] = []
 
-    async def apply_registrations(self, rows, group_id, positions):
+    async def apply_registrations(self, rows, group_id, positions, durable=False):
         self.started.append(rows[0][0])
         await self.gate.wait()
         if rows[0][0] == self.fails:
             self.fails = None  # once
             raise RuntimeError("the database went away")
-        await super().apply_registrations(rows, group_id, positions)
+        await super().apply_registrations(rows, group_id, positions, durable)
 
 
 def gated_consumer() -> tuple[ProjectionConsumer, GatedStore, list[bytes]]:
@@ -147,7 +153,7 @@ async def test_batches_are_stored_in_order_while_the_next_ones_are_validated():
     await third
     await c.flush()
     assert [row[0] for row in store.applied] == [json.loads(v)["id"] for v in values]
-    assert store.positions_stored[-1] == (c.topic, 0, 30)
+    assert store.positions_stored[-1] == (c.topic, 0, 20, 30)
 
 
 async def test_when_a_batch_in_flight_fails_the_next_one_is_not_stored_and_both_are_read_again():
@@ -164,3 +170,125 @@ async def test_when_a_batch_in_flight_fails_the_next_one_is_not_stored_and_both_
     assert (c.topic, 0) not in c._next  # read again from the stored position
     await c.handle(first + second)  # the redelivery after the seek back
     assert [row[0] for row in store.applied] == [json.loads(v)["id"] for v in values[:20]]
+
+
+class CountingStore(FakeStore):
+    """Counts transactions; refuses (as PostgreSQL would, class 22) any batch with a poisoned name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.transactions = 0
+
+    async def apply_registrations(self, rows, group_id, positions, durable=False):
+        self.transactions += 1
+        await super().apply_registrations(rows, group_id, positions, durable)
+
+
+@pytest.mark.parametrize("bad", [[0], [511], [3, 700], [10, 11, 12]])
+async def test_finding_the_events_the_database_refuses_costs_log_n_transactions(bad):
+    c, _, producer = consumer()
+    store = CountingStore()
+    for lane in c._lanes:
+        lane._store = store
+    values = registrations(700)[:1024]
+    n = len(values)
+    for i in bad:
+        doc = json.loads(values[i])
+        doc["data"]["name"] = "UNSTORABLE"
+        values[i] = json.dumps(doc).encode()
+    await c.handle([Record(c.topic, 0, i, b"k", v) for i, v in enumerate(values)])
+    assert sorted(int(dict(s[3])[dl.ORIGINAL_OFFSET]) for s in producer.sent) == bad
+    assert len(store.applied) == n - len(bad)
+    # The whole batch, then two halves per level for each bad event, then the positions.
+    assert store.transactions <= 2 + 2 * len(bad) * (n - 1).bit_length()
+    assert store.positions_stored[-1] == (c.topic, 0, 0, n)
+
+
+class FlakyProducer(FakeProducer):
+    """The broker acknowledges every record but the third, once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    async def send(self, topic, value, key, headers):
+        future = await super().send(topic, value, key, headers)
+        if len(self.sent) == 3 and not self.failed:
+            self.failed = True
+            from aiokafka.errors import KafkaTimeoutError
+            failing = asyncio.get_running_loop().create_future()
+            failing.set_exception(KafkaTimeoutError())
+            return failing
+        return future
+
+
+async def test_a_dead_letter_is_sent_again_alone_when_the_broker_did_not_acknowledge_it():
+    settings = Settings()
+    producer = FlakyProducer()
+    writer = DeadLetterWriter(settings, "g", producer)
+    from schemas.parsing import InvalidEvent
+    letters = [(Record("t", 0, i, b"k", b"x%d" % i), InvalidEvent("bad", "malformed")) for i in range(5)]
+    await writer.send(letters)
+    values = [s[1] for s in producer.sent]
+    assert values == [b"x0", b"x1", b"x2", b"x3", b"x4", b"x2"]  # the unacknowledged one once more, alone
+
+
+class MovedStore(FakeStore):
+    """Another writer stored the partition meanwhile: its stored position is `stored`."""
+
+    def __init__(self, stored: int) -> None:
+        super().__init__()
+        self.stored = stored
+        self.reads = 0
+
+    async def positions(self, group_id, topic):
+        self.reads += 1
+        return {0: self.stored}
+
+    async def apply_registrations(self, rows, group_id, positions, durable=False):
+        from services.projection.store import PositionsMoved
+        if any(f != self.stored for _, _, f, _ in positions):
+            raise PositionsMoved("moved")
+        await super().apply_registrations(rows, group_id, positions, durable)
+        for _, _, _, o in positions:
+            self.stored = o
+
+
+async def test_a_batch_whose_positions_moved_is_not_stored_and_the_positions_are_read_again():
+    c, _, producer = consumer()
+    store = MovedStore(stored=0)
+    for lane in c._lanes:
+        lane._store = store
+    values = registrations(30)[:10]
+    assert len(values) == 10
+    await c.handle([Record(c.topic, 0, i, b"k", v) for i, v in enumerate(values[:5])])
+    assert store.stored == 5 and store.reads == 1
+    store.stored = 8  # another instance stored 5..7 (or the database lost commits: store.stored = 2)
+    from services.projection.store import PositionsMoved
+    with pytest.raises(PositionsMoved):
+        await c.handle([Record(c.topic, 0, i, b"k", values[i]) for i in range(5, 10)])
+    assert len(store.applied) == 5 and producer.sent == []
+    assert (c.topic, 0) not in c._next  # read again before the next batch
+    await c.handle([Record(c.topic, 0, i, b"k", values[i]) for i in range(5, 10)])
+    assert store.reads == 2 and store.stored == 10
+    assert [r[0] for r in store.applied][5:] == [json.loads(v)["id"] for v in values[8:]]
+
+
+async def test_after_a_reconnect_the_positions_are_read_again():
+    c, store, _ = consumer()
+    values = registrations(10)
+    await c.handle([Record(c.topic, 0, i, b"k", v) for i, v in enumerate(values[:5])])
+    assert (c.topic, 0) in c._next
+    c._lanes[1].on_reconnect()  # what a lane does when a new connection replaces a lost one
+    assert c._next == {}
+
+
+async def test_a_batch_that_dead_lettered_commits_durably_the_others_do_not():
+    # A database crash that lost its commit would make the service dead-letter those events again.
+    c, store, producer = consumer()
+    values = registrations(30)[:10]
+    await c.handle([Record(c.topic, 0, i, b"k", v) for i, v in enumerate(values[:5])])
+    await c.handle([Record(c.topic, 0, 5, b"k", b"{broken")]
+                   + [Record(c.topic, 0, i, b"k", values[i]) for i in range(6, 10)])
+    assert store.durable == [False, True]
+    assert len(producer.sent) == 1

@@ -592,6 +592,10 @@ async def compare_dead_letters(settings: Settings, ce: CampaignEvents, outcome: 
     outcome.expected_dead = sum(expected.values())
     outcome.dlq_missing = sum((expected - actual).values())
     outcome.dlq_extra = sum((actual - expected).values())
+    foreign = sum(n for key, n in actual.items() if key not in expected)
+    if outcome.dlq_extra:
+        outcome.notes.append(f"extra dead letters: {outcome.dlq_extra - foreign} repeat an invalid record's dead letter, "
+                             f"{foreign} are of no invalid record")
 
 
 # --------------------------------------------------------------------------- the table

@@ -249,7 +249,8 @@ class Chaos:
     async def run(self, name: str) -> None:
         t = time.monotonic()
         await getattr(self, name.replace("-", "_"))()
-        self.injected.append(name)
+        if name != "replay-wait":  # waiting for the replay is no fault
+            self.injected.append("replay" if name == "replay-start" else name)
         self.last_fault_end = time.monotonic()
         print(f"  fault {name} took {self.last_fault_end - t:.1f} s", flush=True)
 

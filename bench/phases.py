@@ -20,6 +20,7 @@ from schemas.parsing import parse_event_fields
 from services.common.db import migrate
 from services.common.settings import Settings
 from services.projection import store as st
+from services.projection.scheduler import LaneScheduler
 
 log = logging.getLogger("bench")
 HEADERS = [("content-type", CONTENT_TYPE.encode())]
@@ -169,16 +170,20 @@ async def sink(settings: Settings, parsed: Parsed, batch: int) -> SinkResult:
                 parts[lane_of(row[1], partitions[kind], n) if n > 1 else 0].append(row)
             work[kind].append((i, i + len(chunk), parts))
 
-    async def run_lane(kind: str, lane: int) -> None:
-        for from_offset, next_offset, parts in work[kind]:
-            await apply(kind, lane, parts[lane], from_offset, next_offset)
-
     async def run(kind: str) -> None:
-        # As a service stores its batches: each lane applies its part of one batch after its part
-        # of the batch before, without waiting for the other lanes (a service validates up to
-        # `batches_in_flight` batches ahead; the sink has no validation to wait for).
+        # As a service stores its batches, with its scheduler: each lane applies its part of one
+        # batch after its part of the batch before, without waiting for the other lanes. A service
+        # validates up to `batches_in_flight` batches ahead; the sink has no validation to wait
+        # for, so every batch may be in flight.
         t0 = time.perf_counter()
-        await asyncio.gather(*(run_lane(kind, lane) for lane in range(lanes[kind])))
+        scheduler = LaneScheduler(lanes[kind], batches_in_flight=max(1, len(work[kind])))
+        for from_offset, next_offset, parts in work[kind]:
+            scheduler.submit({lane: ([lane], lambda lane=lane, f=from_offset, o=next_offset, part=parts[lane]:
+                                     apply(kind, lane, part, f, o))
+                              for lane in range(lanes[kind])})
+        settled = await scheduler.settle()
+        if settled.error is not None:
+            raise settled.error
         by_kind[kind] = time.perf_counter() - t0
 
     try:
@@ -246,7 +251,7 @@ async def naive(settings: Settings, topic: str, group_id: str, lines: list[bytes
     store = st.ProjectionStore(conn, settings.db_schema)
     await store.prepare()
     await store.ensure_config(settings.voting_day, settings.tps_capacity)
-    cutoff = st.eligible_cutoff(settings.voting_day)
+    cutoff = st.eligibility_cutoff(settings.voting_day)
     want = len(lines)
     done = asyncio.Event()
     state = {"n": 0, "first": None, "last": None}

@@ -436,7 +436,7 @@ async def run(args: argparse.Namespace, fig: Figures) -> None:
             print(fig.profile_md, file=sys.stderr, flush=True)
 
         # 4. the sink limit: parsed beforehand, then applied straight to PostgreSQL
-        cutoff = st.eligible_cutoff(s.voting_day)
+        cutoff = st.eligibility_cutoff(s.voting_day)
         step("sink: parsing the sample (not timed)")
         parsed = phases.parse_sample(sample, cutoff)
         fig.parse_us = parsed.us_per_event

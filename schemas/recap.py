@@ -31,7 +31,8 @@ from schemas import regions
 from schemas.events import AwareDatetime
 
 RecapLevel = Literal["tps", "desa", "kecamatan", "kabupaten", "provinsi", "nasional"]
-RECAP_LEVELS: tuple[str, ...] = ("nasional", "provinsi", "kabupaten", "kecamatan", "desa", "tps")
+#: The levels of a recap, from the finest to the coarsest (the one order used everywhere).
+LEVELS: tuple[str, ...] = ("tps", "desa", "kecamatan", "kabupaten", "provinsi", "nasional")
 #: The counting fields of a recap (CONTRACT 3), in the column order of the view dphp.recap.
 RECAP_COUNT_FIELDS: tuple[str, ...] = (
     "male", "female", "total", "tps_count", "tps_loksus_count", "new_voters", "disabled",
@@ -39,6 +40,7 @@ RECAP_COUNT_FIELDS: tuple[str, ...] = (
 )
 #: The fields of `declared` in a meeting, also those of `computed` and `discrepancy`.
 DECLARED_FIELDS: tuple[str, ...] = ("male", "female", "total", "tps_count", "tps_loksus_count")
+#: The disability codes of CONTRACT 2, the keys of `disability_by_type`.
 DISABILITY_TYPES: tuple[str, ...] = ("1", "2", "3", "4", "5", "6")
 
 class DisabilityByType(BaseModel):

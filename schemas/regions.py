@@ -28,7 +28,6 @@ NATION_NAME = "Indonesia"
 LEVEL_DEPTH: dict[str, int] = {"nasional": 0, "provinsi": 1, "kabupaten": 2, "kecamatan": 3, "desa": 4, "tps": 5}
 DEPTH_LEVEL: dict[int, str] = {v: k for k, v in LEVEL_DEPTH.items()}
 #: Levels from the top down.
-LEVELS: tuple[str, ...] = ("nasional", "provinsi", "kabupaten", "kecamatan", "desa", "tps")
 
 _CODE_RE = re.compile(r"[0-9]{2}(?:\.[0-9]{2}(?:\.[0-9]{2}(?:\.[0-9]{4})?)?)?")
 _TPS_RE = re.compile(r"([0-9]{2}\.[0-9]{2}\.[0-9]{2}\.[0-9]{4})/([0-9]{3})")

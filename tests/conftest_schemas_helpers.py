@@ -74,13 +74,22 @@ def with_changes(doc: dict[str, Any], path: str, value: Any = ..., *, delete: bo
 
 # --- strategies -----------------------------------------------------------------------------------
 
-OFFSETS = st.integers(min_value=-12 * 60, max_value=14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
-aware_datetimes = st.datetimes(
-    min_value=dt.datetime(1971, 1, 1), max_value=dt.datetime(2099, 12, 31), timezones=OFFSETS
+# Offsets up to +-23:59 (RFC 3339 allows them; real ones are -12:00 .. +14:00).
+OFFSETS = st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1).map(
+    lambda m: dt.timezone(dt.timedelta(minutes=m))
 )
-# Text without NUL (rejected: PostgreSQL cannot store it) and without surrogates (not UTF-8).
-text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=30)
-nonempty_text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), min_size=1, max_size=30)
+# Local times a day inside the bounds of contract 1.1 (1900-01-01T00:00:00Z .. 2100-12-31T23:59:59Z
+# as instants), so that every offset keeps them inside.
+aware_datetimes = st.datetimes(
+    min_value=dt.datetime(1900, 1, 2), max_value=dt.datetime(2100, 12, 30, 23, 59, 59), timezones=OFFSETS
+)
+# Text without C0 control characters (contract 1.1; PostgreSQL cannot store NUL) and without
+# surrogates (not UTF-8); notes may hold tab and newline.
+_C0 = "".join(chr(c) for c in range(32))
+_chars = st.characters(exclude_categories=("Cs",), exclude_characters=_C0)
+text = st.text(_chars, max_size=30)
+nonempty_text = st.text(_chars, min_size=1, max_size=30)
+notes_text = st.text(st.one_of(_chars, st.sampled_from("\t\n")), max_size=30)
 digits = st.text("0123456789", min_size=1, max_size=1)
 
 
@@ -164,9 +173,9 @@ def meeting_regions(draw: st.DrawFn) -> tuple[str, str]:
     return level, code
 
 
+FIGURES = st.one_of(st.integers(0, 10**8), st.sampled_from([0, 2_147_483_647]))
 declared = st.builds(
-    DeclaredFigures, male=st.integers(0, 10**8), female=st.integers(0, 10**8), total=st.integers(0, 2 * 10**8),
-    tps_count=st.integers(0, 10**6), tps_loksus_count=st.integers(0, 10**4),
+    DeclaredFigures, male=FIGURES, female=FIGURES, total=FIGURES, tps_count=FIGURES, tps_loksus_count=FIGURES,
 )
 
 
@@ -178,9 +187,9 @@ def meeting_held(draw: st.DrawFn, with_extensions: bool = True) -> MeetingHeld:
         meeting_id=meeting_id, level=level, region_code=code,
         stage=draw(st.sampled_from(["dphp", "dps", "dpshp", "dpt"])),
         held_at=draw(aware_datetimes), data_cutoff=draw(st.one_of(st.none(), aware_datetimes)),
-        venue=draw(text),
+        venue=draw(nonempty_text),
         attendees=draw(st.lists(st.builds(Attendee, institution=text, name=text, role=text), max_size=4)),
-        declared=draw(st.one_of(st.none(), declared)), notes=draw(text),
+        declared=draw(st.one_of(st.none(), declared)), notes=draw(notes_text),
     )
     ext = draw(extensions) if with_extensions else {}
     return MeetingHeld(

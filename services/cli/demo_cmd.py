@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from services.cli.common import expected_errors, load_settings, log_stderr, out
+from services.cli.common import expected_errors, load_settings, log_stderr, out, visible
 from services.cli.main import app
 
 DEMO_REGION = "33.16"
@@ -73,7 +73,8 @@ def print_recap(rows: list[dict], meetings: list[dict]) -> None:
     """Plain fixed-width tables (also read back by the end-to-end test)."""
     say(f"{'kecamatan':<10} {'name':<16} {'L':>8} {'P':>8} {'total':>8} {'TPS':>5} {'loksus':>6}")
     for r in rows:
-        say(f"{r['region_code']:<10} {r['name'][:16]:<16} {r['male']:>8} {r['female']:>8} {r['total']:>8} "
+        say(f"{visible(r['region_code']):<10} {visible(r['name'])[:16]:<16} {r['male']:>8} {r['female']:>8} "
+            f"{r['total']:>8} "
             f"{r['tps_count']:>5} {r['tps_loksus_count']:>6}")
     say("")
     say(f"{'meeting':<32} {'L decl/comp':>17} {'P decl/comp':>17} {'total decl/comp':>19} {'TPS decl/comp':>13}")
@@ -84,7 +85,7 @@ def print_recap(rows: list[dict], meetings: list[dict]) -> None:
             return f"{d.get(f, '-')}/{c[f]}"
 
         flag = "  <- differs" if m["discrepancy"] and any(m["discrepancy"].values()) else ""
-        say(f"{m['meeting_id']:<32} {pair('male'):>17} {pair('female'):>17} {pair('total'):>19} "
+        say(f"{visible(m['meeting_id']):<32} {pair('male'):>17} {pair('female'):>17} {pair('total'):>19} "
             f"{pair('tps_count'):>13}{flag}")
 
 

@@ -8,6 +8,7 @@ import time
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from services.cli.common import OutputFormat, expected_errors, load_settings, log_stderr, out
 from services.cli.main import app
@@ -61,8 +62,9 @@ def dev_status(fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", 
     else:
         table = Table("component", "address", "started by dphp", "pid", "state")
         for r in rows:
-            table.add_row(r["component"], r["address"], "yes" if r["managed"] else ("no (external)" if r["up"] else "-"),
-                          str(r["pid"] or "-"), "[green]up[/green]" if r["up"] else "[red]down[/red]")
+            table.add_row(r["component"], r["address"],
+                          "yes" if r["managed"] else ("no (external)" if r["up"] else "-"),
+                          str(r["pid"] or "-"), Text("up", "green") if r["up"] else Text("down", "red"))
         out.print(table)
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 
 import typer
 
-from services.cli.common import OutputFormat, expected_errors, fail, load_settings, out
+from services.cli.common import OutputFormat, dump_json, expected_errors, fail, load_settings, out
 from services.cli.main import app
 
 dlq = typer.Typer(help="Dead letters: events the services could not apply, with the reasons.",
@@ -50,7 +49,7 @@ def list_(error_class: str | None = ERROR_CLASS, topic: str | None = TOPIC,
     letters = asyncio.run(read_dead_letters(settings, _selector(error_class, topic)))
     rows = [d.row() for d in letters]
     if fmt is OutputFormat.json:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False) + "\n")
+        sys.stdout.write(dump_json(rows) + "\n")
         return
     emit(rows, fmt, COLUMNS, title=f"{len(rows)} dead letter(s) in {settings.topic_dead_letter}")
 
@@ -66,10 +65,13 @@ def retry(
 ) -> None:
     """Re-publish selected dead letters, unchanged, to their original topics (after a fix).
 
+    Only to the three input topics: if a selected dead letter names any other topic (the recap
+    topic, for instance), nothing of the selection is sent and the command exits 1.
+
     The services validate them again: applied if they now pass (applying twice is harmless),
     dead-lettered again with the new reason if not.
     """
-    from services.common.deadletter import read_dead_letters, republish
+    from services.common.deadletter import check_retryable, read_dead_letters, republish
 
     if not ids and not all_:
         fail("choose dead letters: --id PARTITION:OFFSET (repeatable) or --all", code=2)
@@ -88,6 +90,7 @@ def retry(
         if unknown:
             fail(f"no such dead letter(s) in {settings.topic_dead_letter} with the given filters: "
                  f"{', '.join(unknown)}", code=1)
+    check_retryable(settings, letters)  # only to the input topics; all of the selection or nothing
     if dry_run:
         for d in letters:
             out.print(f"would re-publish {d.id} to {d.original_topic} ({d.error_class}: {d.row()['reason']})")

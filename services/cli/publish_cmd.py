@@ -67,20 +67,19 @@ def _csv_lines(path: Path) -> Iterator[Line]:
 
 
 async def publish(settings, files: list[Path], progress=None) -> PublishResult:
-    from aiokafka import AIOKafkaProducer
-
     from schemas.events import CONTENT_TYPE
+    from services.common.kafka import kafka_producer
+    from services.common.topics import INPUT_MAX_MESSAGE_BYTES
     from schemas.parsing import InvalidEvent, event_key, parse_event, topic_kind
 
     topics = {"registered": settings.topic_registered, "moved": settings.topic_moved,
               "meetings": settings.topic_meetings}
     headers = [("content-type", CONTENT_TYPE.encode())]
     result = PublishResult()
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
-        linger_ms=10, max_batch_size=512 * 1024, request_timeout_ms=30000,
-        **settings.kafka_security_kwargs(),
-    )
+    # A valid record (value up to 1 MiB) with its key, headers and batch overhead: the input
+    # topics' limit (services/common/topics.py), which aiokafka's default of 1 MiB is below.
+    producer = kafka_producer(settings, linger_ms=10, max_batch_size=512 * 1024, request_timeout_ms=30000,
+                              max_request_size=INPUT_MAX_MESSAGE_BYTES)
     try:
         await asyncio.wait_for(producer.start(), 20)
     except BaseException:

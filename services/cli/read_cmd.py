@@ -12,10 +12,11 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from services.cli.common import OutputFormat, expected_errors, fail, load_settings, out
+from services.cli.common import CELL_LIMIT, OutputFormat, cell, dump_json, expected_errors, fail, load_settings, out
 from services.cli.main import app
-from services.projection.queries import RECAP_FIELDS
+from schemas.recap import RECAP_COUNT_FIELDS as RECAP_FIELDS
 from services.projection.recap import DECLARED_FIELDS, LEVELS, level_below, level_of
 
 FORMAT = typer.Option(OutputFormat.table, "--format", help="table, json or csv")
@@ -51,20 +52,21 @@ def check_region(code: str) -> None:
 
 
 def emit(rows: list[dict[str, Any]], fmt: OutputFormat, columns: list[str], title: str | None = None) -> None:
+    """Rows as JSON (exact values), CSV or a table; every string printed as text (see cli.common)."""
     if fmt is OutputFormat.json:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False) + "\n")
+        sys.stdout.write(dump_json(rows) + "\n")
         return
     flat = [{c: _cell(r.get(c)) for c in columns} for r in rows]
     if fmt is OutputFormat.csv:
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(flat)
+        writer.writerows({c: cell(v) for c, v in r.items()} for r in flat)
         sys.stdout.write(buf.getvalue())
         return
-    table = Table(*columns, title=title)
+    table = Table(*columns, title=None if title is None else Text(cell(title)))
     for r in flat:
-        table.add_row(*(str(r[c]) for c in columns))
+        table.add_row(*(Text(cell(r[c], CELL_LIMIT)) for c in columns))
     out.print(table)
 
 
@@ -287,7 +289,7 @@ def status(fmt: OutputFormat = FORMAT) -> None:
             out.print(f"{g['group']}: lag {g['lag']}, last batch applied at {g['last_applied_at'] or '-'}")
         out.print(f"newest event in the projection: {result['newest_event_time'] or '-'}")
         out.print(f"recaps last published to {settings.topic_recap}: {result['recaps_published_at'] or '-'}")
-        out.print("[green]converged[/green]" if result["converged"] else "[yellow]not converged yet[/yellow]")
+        out.print(Text("converged", "green") if result["converged"] else Text("not converged yet", "yellow"))
 
 
 @app.command("run")

@@ -25,6 +25,10 @@ def replay_command(
     projection; the switch-over is one transaction, and the services continue on the rebuilt
     projection. Use it after changing DPHP_VOTING_DAY (restart the services with the new value
     afterwards) or to recover a damaged projection.
+
+    The switch-over waits at most DPHP_REPLAY_SWITCH_TIMEOUT_S for its lock and for catching up
+    with the live projection; past it, or when the live positions name records the topics do
+    not have, the replay stops with one line: the live projection untouched, the rebuild dropped.
     """
     import logging
 

@@ -42,10 +42,10 @@ def sample(
     try:
         region, _ = check_region(region)
     except SampleError as exc:
-        fail(escape(str(exc)), code=2)
+        fail(str(exc), code=2)
     folder = out_file.parent
     if not folder.is_dir():
-        fail(escape(f"cannot write {out_file}: no such directory {folder}"), code=1)
+        fail(f"cannot write {out_file}: no such directory {folder}", code=1)
     progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                         MofNCompleteColumn(), TextColumn("voters"), TimeElapsedColumn(),
                         console=err, transient=False, disable=quiet)
@@ -62,13 +62,13 @@ def sample(
         finally:
             progress.stop()
     except SampleError as exc:
-        fail(escape(str(exc)), code=2)
+        fail(str(exc), code=2)
         return
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(130) from None
     except OSError as exc:
-        fail(escape(f"cannot write {out_file}: {exc.strerror or exc}"), code=1)
+        fail(f"cannot write {out_file}: {exc.strerror or exc}", code=1)
         return
 
     rate = stats.events_per_second
@@ -107,5 +107,5 @@ def sample(
         return
     table = Table("sample", "", show_header=False)
     for key, value in rows:
-        table.add_row(key, escape(value))
+        table.add_row(key, value)  # the console prints strings as text
     out.print(table)

@@ -18,6 +18,7 @@ from schemas.events import CONTENT_TYPE
 from schemas.parsing import InvalidEvent, mask_nik
 from services.common.failures import Backoff, Failure, Health, classify, short
 from services.common.kafka import kafka_producer
+from services.common.errors import OperatorError
 from services.common.settings import Settings
 from services.common.topics import DEAD_LETTER_MAX_MESSAGE_BYTES, partitions_of
 
@@ -77,8 +78,10 @@ async def read_dead_letters(settings: Settings, keep: Callable[[DeadLetter], boo
     ids = (await partitions_of(settings, [settings.topic_dead_letter]))[settings.topic_dead_letter]
     if not ids:  # no such topic yet: no dead letters
         return []
+    # earliest: should the seeks below lose a race with the first fetch, it starts at the beginning too.
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                                group_id=None, request_timeout_ms=15000, **settings.kafka_security_kwargs())
+                                group_id=None, request_timeout_ms=15000, auto_offset_reset="earliest",
+                                **settings.kafka_security_kwargs())
     await consumer.start()
     try:
         tps = [TopicPartition(settings.topic_dead_letter, p) for p in ids]
@@ -107,12 +110,33 @@ async def read_dead_letters(settings: Settings, keep: Callable[[DeadLetter], boo
         await consumer.stop()
 
 
+def input_topics(settings: Settings) -> tuple[str, str, str]:
+    """The only topics a dead letter goes back to (CONTRACT 2): the three the services consume."""
+    return settings.topic_registered, settings.topic_moved, settings.topic_meetings
+
+
+def check_retryable(settings: Settings, letters: Iterable[DeadLetter]) -> None:
+    """Refuses the whole selection, in one line, if any dead letter names a topic other than the
+    input topics (its `dphp.original.topic` header is whatever its writer put there: the recap
+    topic, the dead-letter topic itself, any name, or nothing)."""
+    allowed = input_topics(settings)
+    refused = [d for d in letters if d.original_topic not in allowed]
+    if refused:
+        shown = ", ".join(f"{d.id} (to {d.original_topic!r})" for d in refused[:10])
+        more = f" and {len(refused) - 10} more" if len(refused) > 10 else ""
+        raise OperatorError(
+            f"refusing to re-publish: {len(refused)} selected dead letter(s) name a topic that is not an "
+            f"input topic ({', '.join(allowed)}): {shown}{more}; nothing was sent (narrow the selection "
+            "with --id or --topic)")
+
+
 async def republish(settings: Settings, letters: Iterable[DeadLetter]) -> int:
-    """Sends each dead letter's original bytes, with its original key, to its original topic."""
+    """Sends each dead letter's original bytes, with its original key, to its original topic.
+
+    Only to the input topics: the whole selection is checked before anything is sent, and a dead
+    letter naming any other topic refuses all of it (`OperatorError`)."""
     letters = list(letters)
-    missing = [d.id for d in letters if not d.original_topic]
-    if missing:
-        raise ValueError(f"dead letters without a {dl.ORIGINAL_TOPIC} header: {', '.join(missing)}")
+    check_retryable(settings, letters)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
                                 **settings.kafka_security_kwargs())
     await producer.start()

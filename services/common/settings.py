@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     db_statement_timeout_s: float = Field(300.0, gt=0)
     # The report service: seconds between looks at the projection for changed recaps.
     report_interval_s: float = Field(5.0, gt=0)
+    # dphp replay: bound of the switch-over's wait for its lock and of each catch-up to a fixed target.
+    replay_switch_timeout_s: float = Field(60.0, gt=0)
 
     # Local stack (dphp dev up): state, logs and PID files; jar cache
     state_dir: Path = Path(".dphp")

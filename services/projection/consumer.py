@@ -7,6 +7,10 @@ Invalid events go to the dead-letter topic unchanged. Failures are classified in
 (`services.common.failures`): transient ones are retried with backoff and commit nothing; an
 event the database cannot store is found by bisection and dead-lettered; anything else stops
 the batch loudly.
+
+The parts: `ProjectionConsumer` (ordering and seek-back, tying the rest together), the pure
+`planner.BatchPlanner`, the `scheduler.LaneScheduler` of batches in flight, `lane.Lane` (a
+connection with retries) and `services.common.deadletter.DeadLetterWriter`.
 """
 
 from __future__ import annotations
@@ -14,30 +18,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import operator
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-import asyncpg
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import IllegalOperation, KafkaError
 
-from schemas import deadletter as dl
 from schemas import regions
 from schemas.events import TYPE_MEETING_HELD, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED
-from schemas.parsing import InvalidEvent, parse_event_fields
+from schemas.parsing import InvalidEvent
 from services.common.db import migrate
 from services.common.deadletter import DeadLetterWriter
 from services.common.failures import Backoff, Failure, Health, classify, short
 from services.common.settings import Settings
 from services.projection import store as st
+from services.projection.lane import Lane, OpenStore
+from services.projection.planner import BatchPlanner, LanePart, Partition, unstorable
+from services.projection.scheduler import LaneScheduler
 
 log = logging.getLogger("dphp.projection")
 _TOPIC_PARTITION = operator.attrgetter("topic", "partition")
 
-Apply = Callable[[st.ProjectionStore, Sequence[tuple], str, Sequence[st.Position]], Awaitable[None]]
+Apply = Callable[..., Awaitable[None]]  # (store, rows, group_id, positions, durable=False)
 
 
 @dataclass(frozen=True)
@@ -59,118 +63,35 @@ KINDS = {
 }
 
 
-class _EarlierBatchFailed(Exception):
-    """A lane's part of a batch was not stored because the lane's part of the batch before failed."""
-
-
-class _Lane:
-    """One connection that applies batches, with its store; reconnects with backoff.
-
-    `on_reconnect` is called whenever a new connection replaces one that was lost: the consumer
-    then reads its positions again (the database may have lost its last commits)."""
-
-    def __init__(self, settings: Settings, health: Health, on_reconnect: Callable[[], None] = lambda: None,
-                 connect: Callable[[Settings], Awaitable[asyncpg.Connection]] = st.connect_writer) -> None:
-        self.settings = settings
-        self.health = health
-        self.on_reconnect = on_reconnect
-        self._connect = connect
-        self._conn: asyncpg.Connection | None = None
-        self._store: st.ProjectionStore | None = None
-        self._connected_before = False
-
-    async def store_ready(self) -> st.ProjectionStore:
-        """A connected store; retries with backoff while the database is unreachable."""
-        backoff = Backoff()
-        while True:
-            if self._store is not None and self._conn is not None and not self._conn.is_closed():
-                return self._store
-            self.drop_connection()
-            try:
-                conn = await self._connect(self.settings)
-                try:
-                    store = st.ProjectionStore(conn, self.settings.db_schema)
-                    await store.prepare()
-                    await store.ensure_config(self.settings.voting_day, self.settings.tps_capacity)
-                except BaseException:
-                    conn.terminate()
-                    raise
-                self._conn, self._store = conn, store
-                if self._connected_before:
-                    self.on_reconnect()
-                self._connected_before = True
-                self.health.ok()
-                return store
-            except Exception as exc:
-                if classify(exc) is not Failure.TRANSIENT:
-                    raise
-                self.health.failed(exc)
-                await backoff.wait()
-
-    async def with_db(self, action: Callable[[st.ProjectionStore], Awaitable[Any]]) -> Any:
-        """Runs `action` on the store; retries it with backoff while a failure is transient."""
-        backoff = Backoff()
-        while True:
-            store = await self.store_ready()
-            try:
-                result = await action(store)
-                self.health.ok()
-                return result
-            except st.ProjectionSwitched:
-                # `dphp replay` put a rebuilt projection in place: continue on it, from its positions.
-                log.warning("the projection was replaced by a rebuilt one (dphp replay); continuing on it")
-                self.drop_connection()
-            except Exception as exc:
-                if classify(exc) is not Failure.TRANSIENT:
-                    raise
-                # Class 40 (a deadlock, a lost race) leaves the connection usable; anything else
-                # may not have: a new connection, and the positions are read again.
-                if not isinstance(exc, asyncpg.TransactionRollbackError):
-                    self.drop_connection()
-                self.health.failed(exc)
-                await backoff.wait()
-
-    def drop_connection(self) -> None:
-        if self._conn is not None:
-            self._conn.terminate()
-        self._conn = self._store = None
-
-    async def close(self) -> None:
-        if self._conn is not None and not self._conn.is_closed():
-            await self._conn.close()
-
-
 class ProjectionConsumer:
     """The logic of one projection service; `app.py` wires it into a FastStream app.
 
     A batch's partitions are spread over `settings.db_lanes` connections (partition modulo
     lanes), which apply their parts concurrently, each in its own transaction with the
     positions of its partitions: PostgreSQL works on one batch with several cores.
+    Dependencies come in through the constructor (production defaults): `dead_letters`, the
+    writer of the dead-letter topic; `open_store`, which gives each lane a connected store.
     """
 
     def __init__(self, settings: Settings, service: str, dead_letter: bool = True,
-                 dead_letters: DeadLetterWriter | None = None) -> None:
+                 dead_letters: DeadLetterWriter | None = None, open_store: OpenStore | None = None) -> None:
         self.settings = settings
         # False for a rebuild (`dphp replay`): the services dead-lettered invalid events already.
         self.dead_letter = dead_letter
         self.kind = KINDS[service]
         self.topic = self.kind.topic(settings)
         self.group_id = settings.group_id(service)
-        self.cutoff = st.eligible_cutoff(settings.voting_day)
+        self.cutoff = st.eligibility_cutoff(settings.voting_day)
         # Returns the aiokafka consumer of the subscriber (set by the app's wiring).
         self.consumer_ref: Callable[[], Any] = lambda: None
         self.dead_letters = dead_letters or DeadLetterWriter(settings, self.group_id)
         self._db_health = Health("PostgreSQL", log)
-        self._lanes = [_Lane(settings, self._db_health, on_reconnect=self.forget_positions)
-                       for _ in range(settings.db_lanes)]
-        self._migrated = False
-        self._next: dict[tuple[str, int], int] = {}  # next offset to apply, per partition
-        self._sought: dict[tuple[str, int], int] = {}
-        # The batches being stored, oldest first (see `submit`): each a task per lane, with the
-        # partitions it advances. A lane's task waits for the lane's task of the batch before.
-        self._inflight: deque[list[tuple[asyncio.Task, tuple[tuple[str, int], ...]]]] = deque()
-        self._lane_tail: list[asyncio.Task | None] = [None] * len(self._lanes)
-        self.batches_in_flight = settings.batches_in_flight
+        open_store = open_store or (lambda: st.open_writer_store(settings))
+        self.lanes = [Lane(open_store, self._db_health, on_reconnect=self.forget_positions)
+                      for _ in range(settings.db_lanes)]
+        self.scheduler = LaneScheduler(len(self.lanes), settings.batches_in_flight)
+        self._next: dict[Partition, int] = {}  # next offset to apply, per partition
+        self._sought: dict[Partition, int] = {}
         # After a batch failed for a bug: the next one waits (1 s, doubling up to a minute).
         self._bug_backoff = Backoff(first=1.0, cap=60.0)
         self._resume_at = 0.0
@@ -182,7 +103,7 @@ class ProjectionConsumer:
     async def start(self) -> None:
         regions.load()  # the region tree for validation (~0.3 s): now, not while the first batch waits
         await self._migrate()
-        await self._lanes[0].store_ready()
+        await self.lanes[0].store_ready()
         if self.dead_letter:
             await self.dead_letters.start()
 
@@ -195,16 +116,16 @@ class ProjectionConsumer:
             pass
         if self.dead_letter:
             await self.dead_letters.stop()
-        for lane in self._lanes:
+        for lane in self.lanes:
             await lane.close()
 
     async def _migrate(self) -> None:
         """Applies the migrations (idempotent; one migrator at a time); retries with backoff."""
         backoff = Backoff()
-        while not self._migrated:
+        while True:
             try:
                 await migrate(self.settings)
-                self._migrated = True
+                return
             except Exception as exc:
                 if classify(exc) is not Failure.TRANSIENT:
                     raise
@@ -233,13 +154,21 @@ class ProjectionConsumer:
 
         return ForgetPositionsOnRebalance()
 
-    async def _in_order(self, records: Sequence[Any]) -> dict[tuple[str, int], tuple[int, list[Any]]]:
+    @property
+    def consumer(self):
+        return self.consumer_ref()
+
+    def next_offset(self, tp: Partition) -> int | None:
+        """The offset the next batch of a partition starts from, if known (read from the database)."""
+        return self._next.get(tp)
+
+    async def _in_order(self, records: Sequence[Any]) -> dict[Partition, tuple[int, list[Any]]]:
         """Per partition, the position it continues from and the records that continue it.
 
         Records before it were applied already (skipped); a gap after it (the fetch started
         elsewhere, e.g. at an advisory Kafka offset ahead of the database) seeks back.
         """
-        by_tp: dict[tuple[str, int], list[Any]] = {}
+        by_tp: dict[Partition, list[Any]] = {}
         # A fetched batch holds each partition's records one after the other, in offset order.
         for tp, recs in groupby(records, key=_TOPIC_PARTITION):
             if tp in by_tp:
@@ -247,15 +176,15 @@ class ProjectionConsumer:
             else:
                 by_tp[tp] = list(recs)
         if any(tp not in self._next for tp in by_tp):
-            await self._settle()  # the connection is free and the batches in flight's positions are stored
+            await self.scheduler.settle()  # the batches in flight's positions are stored
         unknown = [tp for tp in by_tp if tp not in self._next]
         if unknown:
-            stored = await self._lanes[0].with_db(lambda store: store.positions(self.group_id, self.topic))
+            stored = await self.lanes[0].with_db(lambda store: store.positions(self.group_id, self.topic))
             for tp in unknown:
                 self._next[tp] = stored.get(tp[1], 0)
             log.info("resuming partitions %s from stored positions %s",
                      sorted(p for _, p in unknown), {p: stored.get(p, 0) for _, p in sorted(unknown)})
-        kept: dict[tuple[str, int], tuple[int, list[Any]]] = {}
+        kept: dict[Partition, tuple[int, list[Any]]] = {}
         for tp, recs in by_tp.items():
             expected = self._next[tp]
             if recs[0].offset < expected:
@@ -273,10 +202,6 @@ class ProjectionConsumer:
             self._sought.pop(tp, None)
             kept[tp] = (expected, recs)
         return kept
-
-    @property
-    def consumer(self):
-        return self.consumer_ref()
 
     # the batch -----------------------------------------------------------------------
     async def handle(self, records: Sequence[Any]) -> None:
@@ -296,128 +221,115 @@ class ProjectionConsumer:
         by_tp = await self._in_order(records)
         if not by_tp:
             return
-        lanes = len(self._lanes)
-        # Per lane: the rows to store and their records (for isolating an event the database rejects).
-        lane_rows: list[list[tuple]] = [[] for _ in range(lanes)]
-        lane_recs: list[list[Any]] = [[] for _ in range(lanes)]
-        bad: list[tuple[Any, InvalidEvent]] = []
-        positions: dict[tuple[str, int], tuple[int, int]] = {}  # partition -> (from, next offset)
-        event_type, to_row, cutoff = self.kind.event_type, self.kind.to_row, self.cutoff
-        for tp, (expected, recs) in by_tp.items():
-            positions[tp] = (expected, recs[-1].offset + 1)  # offsets ascend within a partition
-            add_row, add_rec = lane_rows[tp[1] % lanes].append, lane_recs[tp[1] % lanes].append
-            for start in range(0, len(recs), 500):
-                if start and self._inflight:
-                    await asyncio.sleep(0)  # let the batches in flight send their next statements
-                for rec in recs[start:start + 500]:
-                    try:
-                        add_row(to_row(parse_event_fields(rec.value, event_type), cutoff))
-                    except InvalidEvent as exc:
-                        bad.append((rec, exc))
-                        continue
-                    except (OverflowError, UnicodeError) as exc:
-                        # Validated, but no row can hold it (validation's bounds should prevent this).
-                        bad.append((rec, _unstorable(exc)))
-                        continue
-                    add_rec(rec)
-        if await self._settle(keep=self.batches_in_flight - 1) is not None:
-            # A batch before failed (logged): this one continues it, so it is not applied
-            # either; the next batch reads them again from the stored positions (a seek).
-            await self._settle()
-            for tp in positions:
-                self._next.pop(tp, None)
+        planner = BatchPlanner(self.kind.event_type, self.kind.to_row, self.cutoff, len(self.lanes))
+        try:
+            for tp, (expected, recs) in by_tp.items():
+                planner.start_partition(tp, expected, recs[-1].offset + 1)  # offsets ascend within a partition
+                for start in range(0, len(recs), 500):
+                    if start and self.scheduler.busy:
+                        await asyncio.sleep(0)  # let the batches in flight send their next statements
+                    planner.add(tp, recs[start:start + 500])
+        except Exception as exc:  # noqa: BLE001 - a bug in converting events: loud, then paused
+            self._failed_for_bug(exc, sum(len(r) for _, r in by_tp.values()))
+            self._rewind({tp: expected for tp, (expected, _) in by_tp.items()})
             return
-        if bad:
-            await self._dead_letter(bad)
-        for tp, (_, o) in positions.items():
-            self._next[tp] = o  # the next batch continues after this one
-        # Each lane stores its partitions' events and positions; a partition is always in the same lane.
-        lane_positions: dict[int, list[st.Position]] = {}
-        for (t, p), (f, o) in positions.items():
-            lane_positions.setdefault(p % lanes, []).append((t, p, f, o))
-        batch = []
-        for i, lane_pos in sorted(lane_positions.items()):
-            task = asyncio.create_task(self._store_batch(self._lanes[i], lane_rows[i], lane_recs[i], lane_pos,
-                                                         after=self._lane_tail[i], durable=bool(bad)))
-            self._lane_tail[i] = task
-            batch.append((task, tuple((t, p) for t, p, _, _ in lane_pos)))
-        self._inflight.append(batch)
+        plan = planner.plan()
+        starts = {(t, p): f for part in plan.parts.values() for t, p, f, _ in part.positions}
+        if self._forget((await self.scheduler.room()).failed_partitions):
+            # A batch before failed (logged): this one continues it, so it is not applied
+            # either; its partitions are read again from the stored positions.
+            self._forget((await self.scheduler.settle()).failed_partitions)
+            self._rewind(starts)
+            return
+        if plan.invalid:
+            await self._dead_letter(plan.invalid)
+        self._next.update(plan.next_offsets)  # the next batch continues after this one
+        durable = bool(plan.invalid)
+        self.scheduler.submit(
+            {lane: (part.partitions, lambda lane=lane, part=part: self._store_part(self.lanes[lane], part, durable))
+             for lane, part in plan.parts.items()},
+            skipped=lambda lane: self._rewind({(t, p): f for t, p, f, _ in plan.parts[lane].positions}))
 
     async def flush(self) -> None:
         """Waits until the batches in flight are stored; raises the first error if one failed."""
-        error = await self._settle()
-        if error is not None:
-            raise error
+        settled = await self.scheduler.settle()
+        self._forget(settled.failed_partitions)
+        if settled.error is not None:
+            raise settled.error
 
-    async def _settle(self, keep: int = 0) -> BaseException | None:
-        """Waits for the oldest batches in flight until `keep` remain; returns the first error, if
-        any (its partitions are then read again from the stored positions, as if not handled)."""
-        error: BaseException | None = None
-        while len(self._inflight) > keep:
-            for task, partitions in self._inflight.popleft():
-                try:
-                    await task
-                except Exception as exc:  # noqa: BLE001 - logged by the task, returned to the caller
-                    for tp in partitions:
-                        self._next.pop(tp, None)
-                    error = error or exc
-        if not self._inflight:
-            self._lane_tail = [None] * len(self._lanes)
-        return error
+    def _forget(self, partitions) -> bool:
+        for tp in partitions:
+            self._next.pop(tp, None)
+        return bool(partitions)
 
-    async def _store_batch(self, lane: _Lane, rows: list[tuple], recs: list[Any],
-                           positions: list[st.Position], after: asyncio.Task | None, durable: bool = False) -> None:
-        if after is not None:
-            try:
-                await after  # the lane's part of the batch before: stored first, on the same connection
-            except Exception:  # noqa: BLE001 - logged by that task
-                raise _EarlierBatchFailed() from None
+    def _rewind(self, starts: dict[Partition, int]) -> None:
+        """For records that were fetched but will not be stored: forget the partitions' positions
+        and fetch again from where the records started. Waiting for the next fetch to notice the
+        gap is not enough: at the end of a topic there is no next record, and the partition would
+        stall. The stored positions are read when the records come back (`_in_order`), and a
+        position still earlier than these (the database lost commits) seeks further back then."""
+        consumer = self.consumer
+        owned = consumer.assignment() if consumer is not None else set()
+        for tp, offset in starts.items():
+            self._next.pop(tp, None)
+            self._sought.pop(tp, None)
+            if TopicPartition(*tp) in owned:
+                consumer.seek(TopicPartition(*tp), offset)
+
+    async def _store_part(self, lane: Lane, part: LanePart, durable: bool) -> None:
         try:
-            await self._apply(lane, rows, recs, positions, durable)
+            try:
+                await self._apply(lane, part, durable)
+            except BaseException:
+                self._rewind({(t, p): f for t, p, f, _ in part.positions})
+                raise
         except st.PositionsMoved:
             log.warning("partitions %s: the stored positions are not where this batch starts (another "
                         "instance stored them, or the database lost its last commits); reading them again",
-                        sorted(p for _, p, _, _ in positions))
+                        sorted(p for _, p in part.partitions))
             raise
         except Exception as exc:
-            # A bug (see services.common.failures): the batch stops here, loudly, and is read again
-            # from the stored positions after a pause that doubles while the failure repeats.
-            what = short(exc)
-            if what != self._last_bug:
-                log.exception("a batch of %d events was not stored (%s); it will be read again from the "
-                              "stored positions", len(rows), what)
-            else:
-                log.error("a batch of %d events was not stored again (%s)", len(rows), what)
-            self._last_bug = what
-            self._resume_at = asyncio.get_running_loop().time() + self._bug_backoff.delay()
+            self._failed_for_bug(exc, len(part.rows))
             raise
         if self._last_bug is not None:
             log.warning("batches are stored again after: %s", self._last_bug)
             self._last_bug = None
         self._bug_backoff.reset()
-        self.applied += len(rows)
-        await self._advisory_commit(positions)
+        self.applied += len(part.rows)
+        await self._advisory_commit(part.positions)
 
-    async def _apply(self, lane: _Lane, rows: list[tuple], recs: list[Any], positions: list[st.Position],
-                     durable: bool = False) -> None:
+    def _failed_for_bug(self, exc: BaseException, events: int) -> None:
+        """A bug (see services.common.failures): the batch stops here, loudly (a traceback when the
+        failure is new, a line when it repeats), and is read again from the stored positions after
+        a pause that doubles while the failure repeats, up to a minute."""
+        what = short(exc)
+        if what != self._last_bug:
+            log.error("a batch of %d events was not stored (%s); it will be read again from the stored "
+                      "positions", events, what, exc_info=exc)
+        else:
+            log.error("a batch of %d events was not stored again (%s)", events, what)
+        self._last_bug = what
+        self._resume_at = asyncio.get_running_loop().time() + self._bug_backoff.delay()
+
+    async def _apply(self, lane: Lane, part: LanePart, durable: bool = False) -> None:
         apply, group = self.kind.apply, self.group_id
         try:
-            await lane.with_db(lambda store: apply(store, rows, group, positions, durable=durable))
+            await lane.with_db(lambda store: apply(store, part.rows, group, part.positions, durable=durable))
             return
         except Exception as exc:
             if classify(exc) is not Failure.EVENT:
                 raise
             log.error("a batch of %d events was rejected by the database (%s); isolating the event(s)",
-                      len(rows), type(exc).__name__)
-            why = _unstorable(exc)
+                      len(part.rows), type(exc).__name__)
+            why = unstorable(exc)
         # Some event can never be stored: find it by bisection, dead-letter it, store the
         # positions. Applying an event again is harmless (set semantics).
-        rejected = await self._isolate(lane, rows, recs, why)
+        rejected = await self._isolate(lane, part.rows, part.records, why)
         if rejected:
             await self._dead_letter(rejected)
-        await lane.with_db(lambda store: apply(store, [], group, positions, durable=durable or bool(rejected)))
+        await lane.with_db(lambda store: apply(store, [], group, part.positions, durable=durable or bool(rejected)))
 
-    async def _isolate(self, lane: _Lane, rows: list[tuple], recs: list[Any],
+    async def _isolate(self, lane: Lane, rows: list[tuple], recs: list[Any],
                        why: InvalidEvent) -> list[tuple[Any, InvalidEvent]]:
         """The events of `rows` (which the database refused as a whole, saying `why`) that it
         refuses alone; the others are stored. Halves are tried in turn: k bad events of n cost
@@ -433,7 +345,7 @@ class ProjectionConsumer:
             except Exception as exc:
                 if classify(exc) is not Failure.EVENT:
                     raise
-                rejected += await self._isolate(lane, part_rows, part_recs, _unstorable(exc))
+                rejected += await self._isolate(lane, part_rows, part_recs, unstorable(exc))
         return rejected
 
     async def _dead_letter(self, bad: list[tuple[Any, InvalidEvent]]) -> None:
@@ -455,11 +367,3 @@ class ProjectionConsumer:
             return
         except KafkaError as exc:
             log.debug("advisory commit skipped: %s", exc)
-
-
-def _unstorable(exc: BaseException) -> InvalidEvent:
-    """Why an event that validation accepted cannot be stored: the error's class and code, not its
-    message (PostgreSQL's messages may quote the value)."""
-    code = getattr(exc, "sqlstate", None)
-    return InvalidEvent(f"the database cannot store the event: {type(exc).__name__}"
-                        + (f" (SQLSTATE {code})" if code else ""), dl.UNSTORABLE)

@@ -24,9 +24,10 @@ from typing import Any, TypeVar
 
 from schemas.events import Event, MeetingHeld, Tps, VoterMoved, VoterRegistered, VoterRegisteredData
 from services.projection.recap import (
+    instant,
     DECLARED_FIELDS,
     LEVELS,
-    RECAP_FIELDS,
+    ROW_FIELDS,
     Level,
     Recap,
     RecapRow,
@@ -44,7 +45,7 @@ from services.projection.recap import (
 )
 
 __all__ = [
-    "DEFAULT_TPS_CAPACITY", "DEFAULT_VOTING_DAY", "LEVELS", "RECAP_FIELDS", "MeetingView", "OrderKey",
+    "DEFAULT_TPS_CAPACITY", "DEFAULT_VOTING_DAY", "LEVELS", "ROW_FIELDS", "MeetingView", "OrderKey",
     "Projection", "Recap", "RecapRow", "comparable_meetings", "comparable_report", "eligibility_cutoff",
     "fold", "instant", "is_eligible", "nonzero", "order_key", "recap_as_of", "recaps_equal",
     "region_contains", "report_json", "row_of", "select_rows",
@@ -55,13 +56,6 @@ DEFAULT_TPS_CAPACITY = 600
 
 #: Order of events: the instant of `time` (UTC, microseconds), then `id` by code point.
 OrderKey = tuple[dt.datetime, str]
-
-
-def instant(t: dt.datetime) -> dt.datetime:
-    """`t` as a UTC instant; a time without offset is refused."""
-    if t.tzinfo is None or t.utcoffset() is None:
-        raise ValueError(f"time without offset: {t.isoformat()}")
-    return t.astimezone(dt.UTC)
 
 
 def order_key(event: Event) -> OrderKey:

@@ -7,13 +7,9 @@ from typing import Any
 
 import asyncpg
 
-from services.projection.recap import DECLARED_FIELDS, region_contains
+from schemas.recap import DECLARED_FIELDS, RECAP_COUNT_FIELDS
+from services.projection.recap import region_contains
 
-# The recap figures as the views name them (disability_by_type is built from d1..d6).
-RECAP_FIELDS = (
-    "male", "female", "total", "tps_count", "tps_loksus_count", "new_voters", "disabled",
-    "under_age", "over_capacity_tps",
-)
 #: Session settings of a connection that runs these queries (asyncpg `server_settings`). The
 #: same statement serves a desa at one cutoff and a kabupaten at another, whose best plans
 #: differ; a generic plan (chosen after five executions of a prepared statement) made the
@@ -34,7 +30,7 @@ def _region_filter(region_code: str, column: str, first_param: int) -> tuple[str
 
 def _row(record: asyncpg.Record) -> dict[str, Any]:
     row = {"level": record["level"], "region_code": record["region_code"]}
-    for f in RECAP_FIELDS:
+    for f in RECAP_COUNT_FIELDS:
         row[f] = record[f]
         if f == "disabled":
             row["disability_by_type"] = {str(k): record[f"d{k}"] for k in range(1, 7)}
@@ -150,7 +146,7 @@ async def recap_as_of(
                  WHEN GROUPING(provinsi) = 0 THEN 'provinsi'
                  ELSE 'nasional' END AS level,
                COALESCE(tps_code, desa_code, kecamatan, kabupaten, provinsi, 'ID') AS region_code,
-               {", ".join(f"sum({f})::int AS {f}" for f in RECAP_FIELDS)},
+               {", ".join(f"sum({f})::int AS {f}" for f in RECAP_COUNT_FIELDS)},
                {", ".join(f"sum(d{k})::int AS d{k}" for k in range(1, 7))}
         FROM x
         GROUP BY GROUPING SETS ((tps_code), (desa_code), (kecamatan), (kabupaten), (provinsi), ())

@@ -9,16 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any
 
-Level = Literal["tps", "desa", "kecamatan", "kabupaten", "provinsi", "nasional"]
+from schemas.recap import DECLARED_FIELDS, DISABILITY_TYPES, LEVELS  # noqa: F401 - defined once, there
+from schemas.recap import RecapLevel as Level
 
-#: From the finest to the coarsest.
-LEVELS: tuple[Level, ...] = ("tps", "desa", "kecamatan", "kabupaten", "provinsi", "nasional")
 NATION_CODE = "ID"
-DISABILITY_TYPES: tuple[str, ...] = ("1", "2", "3", "4", "5", "6")
-#: The figures of a meeting's minutes (`declared`), also those of `computed` and `discrepancy`.
-DECLARED_FIELDS: tuple[str, ...] = ("male", "female", "total", "tps_count", "tps_loksus_count")
 
 # Length of the region code at each administrative level (`33.16.01.2001` is a desa).
 _CODE_LENGTH: dict[str, int] = {"provinsi": 2, "kabupaten": 5, "kecamatan": 8, "desa": 13}
@@ -68,7 +64,8 @@ class RecapRow:
         return out
 
 
-RECAP_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RecapRow))
+#: The fields of a RecapRow (the counts and `disability_by_type`).
+ROW_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RecapRow))
 Recap = dict[RegionKey, RecapRow]
 
 
@@ -178,7 +175,7 @@ def comparable_report(rows: Mapping[RegionKey, RecapRow] | Iterable[Mapping[str,
     out: dict[RegionKey, dict[str, Any]] = {}
     for obj in objs:
         key = (obj["level"], obj["region_code"])
-        figures = {name: obj[name] for name in RECAP_FIELDS}
+        figures = {name: obj[name] for name in ROW_FIELDS}
         if isinstance(figures["disability_by_type"], Mapping):
             figures["disability_by_type"] = dict(figures["disability_by_type"])
         if figures == zero:
@@ -197,7 +194,8 @@ def rfc3339(t: dt.datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def _instant(value: str | dt.datetime) -> dt.datetime:
+def instant(value: str | dt.datetime) -> dt.datetime:
+    """A time (aware datetime or RFC 3339 text) as a UTC instant; a time without offset is refused."""
     t = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
     if t.tzinfo is None or t.utcoffset() is None:
         raise ValueError(f"time without offset: {value!r}")
@@ -217,8 +215,8 @@ def comparable_meetings(meetings: Iterable[Any]) -> dict[str, dict[str, Any]]:
     for m in meetings:
         obj = m.as_json() if hasattr(m, "as_json") else m
         norm = {k: obj[k] for k in _MEETING_KEYS}
-        norm["held_at"] = _instant(obj["held_at"])
-        norm["data_cutoff"] = _instant(obj["data_cutoff"]) if obj["data_cutoff"] is not None else norm["held_at"]
+        norm["held_at"] = instant(obj["held_at"])
+        norm["data_cutoff"] = instant(obj["data_cutoff"]) if obj["data_cutoff"] is not None else norm["held_at"]
         norm["attendees"] = [{k: a[k] for k in ("institution", "name", "role")} for a in obj["attendees"]]
         for k in ("declared", "computed", "discrepancy"):
             norm[k] = None if obj[k] is None else {f: obj[k][f] for f in DECLARED_FIELDS}

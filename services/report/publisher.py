@@ -19,7 +19,8 @@ from typing import Any
 import asyncpg
 
 from schemas.recap import RECAP_COUNT_FIELDS, Recap
-from services.projection.recap import DISABILITY_TYPES, region_display_name
+from schemas.recap import DISABILITY_TYPES
+from services.projection.recap import region_display_name
 
 log = logging.getLogger("dphp.report")
 

@@ -149,7 +149,7 @@ async def test_a_frozen_writer_is_cut_off_and_its_work_redone_by_another(stack):
     settings = unique_settings(stack, db_idle_in_transaction_timeout_s=2, db_lock_timeout_s=1)
     await migrate(settings)
     events = [e for e in event_set(47, voters=30) if isinstance(e, VoterRegistered)]
-    cutoff = st.eligible_cutoff(settings.voting_day)
+    cutoff = st.eligibility_cutoff(settings.voting_day)
     rows = [st.registration_row(e.model_dump(), cutoff) for e in events]
 
     async def store_on_new_connection() -> st.ProjectionStore:
@@ -206,7 +206,7 @@ async def test_no_full_nik_in_the_database_log_after_redeliveries_and_races(stac
         await migrate(settings)
         events = event_set(53, voters=50)
         regs = [e for e in events if isinstance(e, VoterRegistered)]
-        cutoff = st.eligible_cutoff(settings.voting_day)
+        cutoff = st.eligibility_cutoff(settings.voting_day)
         rows = [st.registration_row(e.model_dump(), cutoff) for e in regs]
         a = st.ProjectionStore(await st.connect_writer(settings), settings.db_schema)
         b = st.ProjectionStore(await st.connect_writer(settings), settings.db_schema)

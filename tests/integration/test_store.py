@@ -46,7 +46,7 @@ async def test_batches_in_any_order_equal_the_fold(store, settings, seed, batch)
     events = event_set(seed, voters=150 if batch > 1 else 40)
     expected = Projection(tps_capacity=3)
     expected.apply(events)
-    await apply_all(store, deliveries(events, seed), batch, st.eligible_cutoff(settings.voting_day))
+    await apply_all(store, deliveries(events, seed), batch, st.eligibility_cutoff(settings.voting_day))
 
     records = await store.conn.fetch(f"SELECT * FROM {settings.db_schema}.recap_full")
     actual = comparable_report([queries._row(r) for r in records])
@@ -60,7 +60,7 @@ async def test_as_of_recap_equals_the_fold_of_earlier_events(store, settings):
     events = event_set(7, voters=150)
     expected = Projection(tps_capacity=3)
     expected.apply(events)
-    await apply_all(store, deliveries(events, 7), 500, st.eligible_cutoff(settings.voting_day))
+    await apply_all(store, deliveries(events, 7), 500, st.eligibility_cutoff(settings.voting_day))
     times = sorted({e.time for e in events})
     for t in (times[0], times[len(times) // 3], times[len(times) // 2], times[-1]):
         for region in ("ID", "33.16", "33.16.01", "33.16.01.2001", "33.16.09.1011/901"):
@@ -72,7 +72,7 @@ async def test_as_of_recap_equals_the_fold_of_earlier_events(store, settings):
 
 async def test_reapplying_everything_changes_nothing(store, settings):
     events = event_set(11, voters=100)
-    cutoff = st.eligible_cutoff(settings.voting_day)
+    cutoff = st.eligibility_cutoff(settings.voting_day)
     await apply_all(store, events, 250, cutoff)
     before = await store.conn.fetch(f"SELECT * FROM {settings.db_schema}.recap_full ORDER BY level, region_code")
     await apply_all(store, list(reversed(events)), 77, cutoff, group="again")
@@ -83,7 +83,7 @@ async def test_reapplying_everything_changes_nothing(store, settings):
 
 async def test_positions_are_stored_with_the_batch_whatever_the_names(store, settings):
     events = [e for e in event_set(5, voters=20) if isinstance(e, VoterRegistered)]
-    cutoff = st.eligible_cutoff(settings.voting_day)
+    cutoff = st.eligibility_cutoff(settings.voting_day)
     group, topic = "o'neil; DROP TABLE x; -- $values {values}", "voters.it's{group}"
     rows = [st.registration_row(e.model_dump(), cutoff) for e in events]
     await store.apply_registrations(rows, group, [(topic, 1, 0, 5), (topic, 0, 0, 7)])
@@ -107,7 +107,7 @@ async def test_a_voter_inserted_meanwhile_by_another_service_is_merged_not_overw
             "data": {"nik": moved_nik, "reason": "pindah_memilih",
                      "to_tps": {"desa_code": "33.16.01.2001", "number": 2, "kind": "reguler"}},
         })
-    cutoff = st.eligible_cutoff(settings.voting_day)
+    cutoff = st.eligibility_cutoff(settings.voting_day)
     other_conn = await asyncpg.connect(settings.database_url)
     other = st.ProjectionStore(other_conn, settings.db_schema)
     await other.prepare()
@@ -132,7 +132,7 @@ async def test_a_batch_is_stored_only_from_the_stored_position(store, settings):
     # Compare-and-set: a writer whose idea of the position is stale (it lost the partition to
     # another instance, or the database lost its last commits) stores nothing, rows included.
     events = [e for e in event_set(17, voters=40) if isinstance(e, VoterRegistered)]
-    cutoff = st.eligible_cutoff(settings.voting_day)
+    cutoff = st.eligibility_cutoff(settings.voting_day)
     rows = [st.registration_row(e.model_dump(), cutoff) for e in events]
     await store.apply_registrations(rows[:10], "g.reg", [("t", 0, 0, 10), ("t", 1, 0, 4)])
     voters = f"SELECT count(*) FROM {settings.db_schema}.voter"

@@ -21,7 +21,20 @@ from tests.support.records import Record
 pytestmark = pytest.mark.unit
 
 
+class FakeConnection:
+    def is_closed(self) -> bool:
+        return False
+
+    def terminate(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
 class FakeStore:
+    conn = FakeConnection()
+
     def __init__(self) -> None:
         self.applied: list[tuple] = []
         self.positions_stored: list = []
@@ -38,11 +51,6 @@ class FakeStore:
         self.positions_stored.extend(positions)
 
 
-class FakeConnection:
-    def is_closed(self) -> bool:
-        return False
-
-
 class FakeProducer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, bytes, list]] = []
@@ -54,15 +62,20 @@ class FakeProducer:
         return future
 
 
-def consumer() -> tuple[ProjectionConsumer, FakeStore, FakeProducer]:
+def consumer(*stores: FakeStore) -> tuple[ProjectionConsumer, FakeStore, FakeProducer]:
+    """A consumer whose lanes get `stores` in turn (one store for all by default) and whose dead
+    letters go to a fake producer, both passed in through the constructor."""
     settings = Settings()
-    store, producer = FakeStore(), FakeProducer()
-    c = ProjectionConsumer(settings, "registrations",
+    stores = stores or (FakeStore(),)
+    producer = FakeProducer()
+    handed = iter(range(1_000_000))
+
+    async def open_store():
+        return stores[next(handed) % len(stores)]
+
+    c = ProjectionConsumer(settings, "registrations", open_store=open_store,
                            dead_letters=DeadLetterWriter(settings, settings.group_id("registrations"), producer))
-    for lane in c._lanes:
-        lane._store, lane._conn = store, FakeConnection()
-    c._migrated = True
-    return c, store, producer
+    return c, stores[0], producer
 
 
 def registrations(n: int) -> list[bytes]:
@@ -97,11 +110,9 @@ async def test_records_before_the_stored_position_are_skipped():
 
 
 async def test_a_batch_is_spread_over_the_lanes_by_partition_each_with_its_positions():
-    c, _, _ = consumer()
-    assert len(c._lanes) == 2  # the default
-    stores = [FakeStore() for _ in c._lanes]
-    for lane, store in zip(c._lanes, stores):
-        lane._store = store
+    stores = [FakeStore(), FakeStore()]
+    c, _, _ = consumer(*stores)
+    assert len(c.lanes) == 2  # the default
     values = registrations(20)
     records = [Record(c.topic, i % 4, i // 4, b"k", v) for i, v in enumerate(values)]
     await c.handle(records)
@@ -129,10 +140,8 @@ class GatedStore(FakeStore):
 
 
 def gated_consumer() -> tuple[ProjectionConsumer, GatedStore, list[bytes]]:
-    c, _, _ = consumer()
     store = GatedStore()
-    for lane in c._lanes:
-        lane._store = store
+    c, _, _ = consumer(store)
     values = registrations(60)[:30]
     assert len(values) == 30
     return c, store, values
@@ -140,7 +149,7 @@ def gated_consumer() -> tuple[ProjectionConsumer, GatedStore, list[bytes]]:
 
 async def test_batches_are_stored_in_order_while_the_next_ones_are_validated():
     c, store, values = gated_consumer()
-    assert c.batches_in_flight == 2  # the default
+    assert c.scheduler.batches_in_flight == 2  # the default
     batches = [[Record(c.topic, 0, i, b"k", values[i]) for i in range(k, k + 10)] for k in (0, 10, 20)]
     await c.submit(batches[0])
     await asyncio.wait_for(c.submit(batches[1]), 2)  # returns although the first batch is not stored
@@ -167,7 +176,7 @@ async def test_when_a_batch_in_flight_fails_the_next_one_is_not_stored_and_both_
     with pytest.raises(RuntimeError):
         await c.flush()
     assert store.applied == [] and len(store.started) == 1  # the second never started
-    assert (c.topic, 0) not in c._next  # read again from the stored position
+    assert c.next_offset((c.topic, 0)) is None  # read again from the stored position
     await c.handle(first + second)  # the redelivery after the seek back
     assert [row[0] for row in store.applied] == [json.loads(v)["id"] for v in values[:20]]
 
@@ -186,10 +195,8 @@ class CountingStore(FakeStore):
 
 @pytest.mark.parametrize("bad", [[0], [511], [3, 700], [10, 11, 12]])
 async def test_finding_the_events_the_database_refuses_costs_log_n_transactions(bad):
-    c, _, producer = consumer()
     store = CountingStore()
-    for lane in c._lanes:
-        lane._store = store
+    c, _, producer = consumer(store)
     values = registrations(700)[:1024]
     n = len(values)
     for i in bad:
@@ -255,10 +262,8 @@ class MovedStore(FakeStore):
 
 
 async def test_a_batch_whose_positions_moved_is_not_stored_and_the_positions_are_read_again():
-    c, _, producer = consumer()
     store = MovedStore(stored=0)
-    for lane in c._lanes:
-        lane._store = store
+    c, _, producer = consumer(store)
     values = registrations(30)[:10]
     assert len(values) == 10
     await c.handle([Record(c.topic, 0, i, b"k", v) for i, v in enumerate(values[:5])])
@@ -268,7 +273,7 @@ async def test_a_batch_whose_positions_moved_is_not_stored_and_the_positions_are
     with pytest.raises(PositionsMoved):
         await c.handle([Record(c.topic, 0, i, b"k", values[i]) for i in range(5, 10)])
     assert len(store.applied) == 5 and producer.sent == []
-    assert (c.topic, 0) not in c._next  # read again before the next batch
+    assert c.next_offset((c.topic, 0)) is None  # read again before the next batch
     await c.handle([Record(c.topic, 0, i, b"k", values[i]) for i in range(5, 10)])
     assert store.reads == 2 and store.stored == 10
     assert [r[0] for r in store.applied][5:] == [json.loads(v)["id"] for v in values[8:]]
@@ -278,9 +283,9 @@ async def test_after_a_reconnect_the_positions_are_read_again():
     c, store, _ = consumer()
     values = registrations(10)
     await c.handle([Record(c.topic, 0, i, b"k", v) for i, v in enumerate(values[:5])])
-    assert (c.topic, 0) in c._next
-    c._lanes[1].on_reconnect()  # what a lane does when a new connection replaces a lost one
-    assert c._next == {}
+    assert c.next_offset((c.topic, 0)) == 5
+    c.lanes[1].on_reconnect()  # what a lane does when a new connection replaces a lost one
+    assert c.next_offset((c.topic, 0)) is None
 
 
 async def test_a_batch_that_dead_lettered_commits_durably_the_others_do_not():
@@ -292,3 +297,63 @@ async def test_a_batch_that_dead_lettered_commits_durably_the_others_do_not():
                    + [Record(c.topic, 0, i, b"k", values[i]) for i in range(6, 10)])
     assert store.durable == [False, True]
     assert len(producer.sent) == 1
+
+
+async def test_a_bug_in_converting_events_stops_the_batch_loudly_and_pauses_before_the_next(caplog):
+    from services.projection import consumer as consumer_module
+    c, store, producer = consumer()
+
+    def broken(event, cutoff):
+        raise TypeError("Integer exceeds 64-bit range")
+
+    c.kind = consumer_module.Kind(c.kind.service, c.kind.event_type, c.kind.topic, broken, c.kind.apply)
+    records = [Record(c.topic, 0, i, b"k", v) for i, v in enumerate(registrations(30)[:5])]
+    loop = asyncio.get_running_loop()
+    await c.handle(records)
+    started = loop.time()
+    await c.handle(records)  # the redelivery after the seek back: paused first, one line, no traceback
+    assert loop.time() - started >= 0.9
+    assert store.applied == [] and producer.sent == [] and c.next_offset((c.topic, 0)) is None
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2 and errors[0].exc_info and not errors[1].exc_info
+
+
+class FakeKafkaConsumer:
+    def __init__(self, topic: str, partitions) -> None:
+        from aiokafka import TopicPartition
+        self._assigned = {TopicPartition(topic, p) for p in partitions}
+        self.seeks: list[tuple[int, int]] = []
+
+    def assignment(self):
+        return self._assigned
+
+    def seek(self, tp, offset) -> None:
+        self.seeks.append((tp.partition, offset))
+
+    async def commit(self, offsets) -> None:
+        pass
+
+
+async def test_records_not_stored_are_fetched_again_even_when_no_later_record_comes():
+    # At the end of a topic no later fetch would reveal the gap: the consumer seeks back itself.
+    store = MovedStore(stored=0)
+    c, _, _ = consumer(store)
+    kafka = FakeKafkaConsumer(c.topic, [0, 1])
+    c.consumer_ref = lambda: kafka
+    values = registrations(30)[:10]
+    await c.handle([Record(c.topic, 0, i, b"k", v) for i, v in enumerate(values[:5])])
+    store.stored = 2  # the database lost the last commit
+    from services.projection.store import PositionsMoved
+    first = [Record(c.topic, 0, i, b"k", values[i]) for i in range(5, 8)]
+    second = [Record(c.topic, 0, i, b"k", values[i]) for i in range(8, 10)]
+    await c.submit(first)
+    await c.submit(second)
+    with pytest.raises(PositionsMoved):
+        await c.flush()
+    assert kafka.seeks and kafka.seeks[0] == (0, 5)  # the failed part's start, at once
+    assert all(p == 0 for p, _ in kafka.seeks)
+    # The records come back from there; the stored position (2) is earlier: one more seek back.
+    await c.handle([Record(c.topic, 0, i, b"k", values[i]) for i in range(5, 10)])
+    assert kafka.seeks[-1] == (0, 2)
+    await c.handle([Record(c.topic, 0, i, b"k", values[i]) for i in range(2, 10)])
+    assert store.stored == 10

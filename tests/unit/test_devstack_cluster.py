@@ -15,7 +15,8 @@ pytestmark = pytest.mark.unit
 
 
 def settings(tmp_path: Path, **values) -> Settings:
-    return Settings(state_dir=tmp_path, **values)
+    # Explicit values: the environment (DPHP_KAFKA_BOOTSTRAP of a test run) must not leak in.
+    return Settings(**{"state_dir": tmp_path, "kafka_bootstrap": "127.0.0.1:9092", "kafka_brokers": 1, **values})
 
 
 def props(layout: kafka.KafkaLayout) -> dict[str, str]:

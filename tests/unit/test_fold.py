@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from schemas.events import Event, MeetingHeld, VoterRegistered
 from services.projection.fold import (
     LEVELS,
-    RECAP_FIELDS,
+    ROW_FIELDS,
     Projection,
     RecapRow,
     comparable_meetings,
@@ -348,7 +348,7 @@ def test_report_json_and_comparison() -> None:
     doc = json.loads(json.dumps(report_json(p.recap(), names={"33.16": "Kabupaten Blora"})))
     blora = next(r for r in doc if r["region_code"] == "33.16")
     assert blora["name"] == "Kabupaten Blora" and blora["level"] == "kabupaten"
-    assert set(blora) == {"level", "region_code", "name", *RECAP_FIELDS}
+    assert set(blora) == {"level", "region_code", "name", *ROW_FIELDS}
     assert blora["disability_by_type"] == dict.fromkeys("123456", 0)
     zero_row = {"level": "desa", "region_code": "33.16.01.2002", **RecapRow().as_dict()}
     assert comparable_report([*doc, zero_row]) == comparable_report(p.recap())

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 
 from schemas import generate
 from schemas.events import CONTENT_TYPE, EVENT_TYPES
-from schemas.parsing import parse_event
+from schemas.parsing import InvalidEvent, parse_event
 from schemas.recap import Recap
 from tests.conftest_schemas_helpers import (
     EXAMPLE_NAMES,
@@ -214,6 +214,7 @@ def test_asyncapi_messages_keys_and_headers(asyncapi):
         assert m["examples"][0]["payload"] == example(m["examples"][0]["name"])
     assert "NIK" in messages["voterRegistered"]["bindings"]["kafka"]["key"]["description"]
     assert "meeting_id" in messages["meetingHeld"]["bindings"]["kafka"]["key"]["description"]
+    assert messages["meetingHeld"]["bindings"]["kafka"]["key"]["maxLength"] == 256  # contract 1.1
     dead = messages["deadLetter"]["headers"]
     expected = ["dphp.original.topic", "dphp.original.partition", "dphp.original.offset", "dphp.consumer.group",
                 "dphp.error.class", "dphp.error.reason", "dphp.failed.at"]
@@ -263,3 +264,73 @@ def test_examples_folder_holds_the_canonical_examples():
     assert {p.stem for p in EXAMPLES.glob("*.json")} == set(SCHEMA_OF_EXAMPLE)
     for name in EXAMPLE_NAMES:
         assert parse_event(raw(example(name)))
+
+
+# --- the bounds of contract 1.1, both sides, where JSON Schema can say them ------------------------------------
+
+_ATTENDEE = {"institution": "Rutan", "name": "Budi", "role": "Kepala"}
+# (schema, example, path, inside, outside): every value inside is valid, every value outside invalid.
+SCHEMA_BOUNDS = [
+    ("voter-registered.v1.json", "voter-registered.v1", "id", ["x", "é" * 256], ["", "é" * 257, "a\u0001b"]),
+    ("voter-registered.v1.json", "voter-registered.v1", "source", ["/", "/" + "a" * 255], ["", "/" + "a" * 256]),
+    ("voter-registered.v1.json", "voter-registered.v1", "subject", ["3316015205900002"], ["3316015205900002\n"]),
+    ("voter-registered.v1.json", "voter-registered.v1", "data.name", ["A", "王" * 1000],
+     ["", "王" * 1001, "A\u0000", "A\tB", "A\nB", "A\u001fB"]),
+    ("voter-registered.v1.json", "voter-registered.v1", "data.birth_place", ["", "b" * 1000], ["b" * 1001, "\r"]),
+    ("voter-registered.v1.json", "voter-registered.v1", "data.address.street", ["", "s" * 1000], ["s" * 1001, "\x7f\x01"]),
+    ("voter-registered.v1.json", "voter-registered.v1", "data.address.rt", ["001", "r" * 5000], ["0\t01"]),
+    ("voter-registered.v1.json", "voter-registered.v1", "data.birth_date", ["1900-01-01", "2100-12-31"],
+     ["1899-12-31", "2101-01-01", "0001-01-01", "9999-12-31"]),
+    ("voter-registered.v1.json", "voter-registered.v1", "time",
+     ["1900-01-01T00:00:00Z", "2100-12-31T23:59:59Z", "2024-07-02T10:15:00-23:59"],
+     ["1898-12-31T23:59:59Z", "2102-01-01T00:00:00Z", "2024-07-02T10:15:00+24:00", "0001-01-01T00:00:00Z"]),
+    ("voter-registered.v1.json", "voter-registered.v1", "datacontenttype", ["application/json; charset=utf-8"],
+     ["application/json\t", "application/json;\u0001"]),
+    ("meeting-held.v1.json", "meeting-held.v1", "data.meeting_id", ["m", "m" * 256], ["", "m" * 257, "m\n"]),
+    ("meeting-held.v1.json", "meeting-held.v1", "data.venue", ["v", "v" * 256], ["", "v" * 257, "v\u0000"]),
+    ("meeting-held.v1.json", "meeting-held.v1", "data.notes", ["", "n" * 10_000, "a\tb\nc"],
+     ["n" * 10_001, "a\rb", "a\u0000", "a\u000bb"]),
+    ("meeting-held.v1.json", "meeting-held.v1", "data.attendees", [[], [_ATTENDEE] * 1000,
+                                                                   [{**_ATTENDEE, "name": "n" * 1000}]],
+     [[_ATTENDEE] * 1001, [{**_ATTENDEE, "role": "r" * 1001}], [{**_ATTENDEE, "institution": "a\nb"}]]),
+    ("meeting-held.v1.json", "meeting-held.v1", "data.declared.male", [0, 2_147_483_647], [-1, 2_147_483_648, 1.5]),
+    ("meeting-held.v1.json", "meeting-held.v1", "data.declared.tps_loksus_count", [0, 2_147_483_647],
+     [-1, 2_147_483_648, 2**63 - 1]),
+    ("meeting-held.v1.json", "meeting-held.v1", "data.held_at", ["1899-12-31T23:00:00-01:00", "2101-01-01T00:29:59+00:30"],
+     ["1898-12-31T23:00:00-01:00", "2102-01-01T00:00:00Z"]),
+    ("voter-moved.v1.json", "voter-moved.v1", "id", ["i" * 256], ["i" * 257, ""]),
+]
+
+
+@pytest.mark.parametrize(("schema_file", "name", "path", "inside", "outside"), SCHEMA_BOUNDS,
+                         ids=[f"{b[1]}:{b[2]}" for b in SCHEMA_BOUNDS])
+def test_json_schemas_state_the_bounds_on_both_sides(schema_file, name, path, inside, outside):
+    validator = _validator(schema_file)
+
+    def doc_with(value):
+        doc = with_changes(example(name), path, value)
+        if path == "data.meeting_id":
+            doc["subject"] = value
+        if path == "data.birth_date":  # birth_date is not after the date of time
+            doc["time"] = "2100-12-31T23:59:59Z"
+        if path == "time":
+            doc["data"]["birth_date"] = "1900-01-01"
+        return doc
+
+    for value in inside:
+        doc = doc_with(value)
+        assert [e.message for e in validator.iter_errors(doc)] == [], (path, value)
+        parse_event(raw(doc))  # and the validator agrees
+    for value in outside:
+        assert list(validator.iter_errors(doc_with(value))), (path, value)
+        with pytest.raises(InvalidEvent):
+            parse_event(raw(doc_with(value)))
+
+
+def test_json_schemas_describe_the_bounds_they_cannot_express():
+    for name in ("voter-registered.v1.json", "voter-moved.v1.json", "meeting-held.v1.json"):
+        description = _load(generate.JSON_DIR / name)["description"]
+        for words in ("as instants", "1 MiB", "member name", "extension attribute", "1e400"):
+            assert words in description, (name, words)
+    info = _load(generate.ASYNCAPI_PATH)["info"]
+    assert info["version"] == "1.1.0" and "as instants" in info["description"]

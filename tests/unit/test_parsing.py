@@ -345,7 +345,7 @@ def test_a_wrong_type_is_reported_before_a_rule_and_a_rule_before_a_nul():
 def test_nul_escape_is_found_in_every_input_kind(kind):
     data = raw(registered()).replace(b'"SITI AMINAH"', b'"SITI \\u0000AMINAH"')
     data = data.decode() if kind is str else kind(data)
-    assert _reason(data) == ("a string contains a NUL character (\\u0000)", ERROR_MALFORMED)
+    assert _reason(data) == ("data.name: must not contain control character U+0000 (NUL)", ERROR_MALFORMED)
     escaped = raw(registered()).replace(b'"SITI AMINAH"', b'"SITI \\\\u0000AMINAH"')
     escaped = escaped.decode() if kind is str else kind(escaped)
     assert parse_event(escaped).data.name == "SITI \\u0000AMINAH"
@@ -438,6 +438,11 @@ TRICKY_VALUES = [
     "2024-07-02 10:15:00Z", "33.16.01.2001", "33.16.01", "33.16", "33", "99.99.99.9999", "/kpu/33.16/coklit",
     "a b", "application/json", "text/plain", "1.0", "2.0", TYPE_VOTER_REGISTERED, TYPE_VOTER_MOVED,
     TYPE_MEETING_HELD, "id.go.kpu.dphp.voter-moved.v2", "a\u0000b", [], {}, [1], {"a": 1},
+    # the bounds of contract 1.1, both sides
+    "a\u0001b", "a\tb", "a\nb", "a\rb", "\u001f", "1900-01-01T00:00:00Z", "1899-12-31T23:59:59Z",
+    "1900-01-01T00:30:00+01:00", "2100-12-31T23:59:59Z", "2100-12-31T23:59:59-00:30", "2101-01-01T00:29:59+00:30",
+    "1900-01-01", "1899-12-31", "2100-12-31", "2101-01-01", 2_147_483_647, 2_147_483_648, 2**64 - 1, -(2**63),
+    1e300, -0.0, "x" * 256, "x" * 257, "x" * 1000, "x" * 1001, "x" * 10_001, [{"a": 1}] * 1001,
 ]
 json_values = st.one_of(
     st.sampled_from(TRICKY_VALUES), st.integers(-(2**40), 2**40), st.text(max_size=20),

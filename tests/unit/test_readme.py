@@ -34,3 +34,17 @@ def test_readme_examples_validate(event):
     schema = json.loads((ROOT / "schemas" / "json" / f"{name}.json").read_text())
     jsonschema.validate(event, schema)
     assert parse_event(json.dumps(event).encode()).type == event["type"]
+
+
+def test_the_readme_states_the_bounds_of_contract_1_1():
+    from schemas import events
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("**Bounds (contract version 1.1).**"):]
+    section = section[: section.index("\n**Versioning.**")]
+    for figure in (events.MAX_RECORD_BYTES, events.FIGURE_MAX, events.NOTES_MAX_LENGTH, events.TEXT_MAX_LENGTH,
+                   events.ATTENDEES_MAX):
+        assert f"{figure:,}" in section, figure
+    for words in ("1 .. 256 characters", "1900-01-01T00:00:00Z .. 2100-12-31T23:59:59Z as instants",
+                  "1900-01-01 .. 2100-12-31", "U+0000 .. U+001F", "tab and newline in `data.notes`"):
+        assert words in section, words

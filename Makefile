@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EVENTS ?=
 
-.PHONY: install demo test test-unit test-integration test-e2e up down status bench schemas clean
+.PHONY: install demo test test-unit test-integration test-e2e faults faults-short up down status bench schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e
+
+## The fault campaign: its own broker and database on free ports, killed and restarted; prints
+## the table and writes it to out/faults.md. Needs root (tmpfs tablespace, PostgreSQL as `postgres`).
+faults: $(STAMP)
+	$(BIN)/python -m pytest -m faults tests/faults -s
+
+## Its CI version: one repetition of the fast scenarios, 30,000 events (< 8 minutes).
+faults-short: $(STAMP)
+	DPHP_FAULTS_SHORT=1 $(BIN)/python -m pytest -m faults tests/faults -s
 
 up: $(STAMP)
 	$(BIN)/dphp dev up

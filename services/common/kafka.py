@@ -45,7 +45,8 @@ def faststream_broker(settings: Settings, **kwargs):
     """A FastStream KafkaBroker with the settings' address and security."""
     from faststream.kafka import KafkaBroker
 
-    return KafkaBroker(settings.kafka_bootstrap, security=faststream_security(settings), **kwargs)
+    # A comma-separated bootstrap (a cluster) as a list: FastStream takes one string as one address.
+    return KafkaBroker(settings.kafka_bootstrap.split(","), security=faststream_security(settings), **kwargs)
 
 
 def faststream_security(settings: Settings):

@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaError
 from schemas import deadletter as dl
 from schemas.events import CONTENT_TYPE
 from schemas.parsing import InvalidEvent, mask_nik
-from services.common.failures import Backoff, Failure, Health, classify, short
+from services.common.failures import Backoff, Failure, Health, classify, retry_transient, short
 from services.common.kafka import kafka_consumer, kafka_producer
 from services.common.errors import OperatorError
 from services.common.settings import Settings
@@ -187,22 +187,13 @@ class DeadLetterWriter:
         was killed, frozen or fenced between sending its dead letters and committing) is not sent
         again: the dead-letter topic holds each rejected record once."""
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-        backoff = Backoff()
-        while True:
-            try:
-                await self.written.refresh()
-                break
-            except Exception as exc:
-                if classify(exc) is not Failure.TRANSIENT:
-                    raise
-                self._health.failed(exc)
-                await backoff.wait()
+        await retry_transient(self.written.refresh, self._health)
         pending = [(rec, why) for rec, why in rejected if self._key(rec) not in self.written.keys]
         if len(pending) < len(rejected):
             log.info("%d dead letter(s) of this batch are in the dead-letter topic already (the batch is read "
                      "again); not sent twice", len(rejected) - len(pending))
         rejected = pending
-        backoff.reset()
+        backoff = Backoff()
         while pending:
             futures = []
             try:

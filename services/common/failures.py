@@ -16,10 +16,14 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import asyncpg
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
+T = TypeVar("T")
 
 
 class Failure(enum.Enum):
@@ -121,3 +125,20 @@ class Health:
             self.log.warning("%s reachable again after %.1f s; resumed", self.what, took)
             self.failing_since = None
             self.last_error = None
+
+
+async def retry_transient(action: Callable[[], Awaitable[T]], health: Health, backoff: Backoff | None = None) -> T:
+    """Runs `action` until it succeeds, waiting with backoff after each transient failure (logged
+    through `health`: one line when it starts failing, one when it is back); others are raised."""
+    backoff = backoff or Backoff()
+    while True:
+        try:
+            result = await action()
+        except Exception as exc:
+            if classify(exc) is not Failure.TRANSIENT:
+                raise
+            health.failed(exc)
+            await backoff.wait()
+            continue
+        health.ok()
+        return result

@@ -31,7 +31,7 @@ from schemas.events import TYPE_MEETING_HELD, TYPE_VOTER_MOVED, TYPE_VOTER_REGIS
 from schemas.parsing import InvalidEvent
 from services.common.db import migrate
 from services.common.deadletter import DeadLetterWriter
-from services.common.failures import Backoff, Failure, Health, classify, short
+from services.common.failures import Backoff, Failure, Health, classify, retry_transient, short
 from services.common.settings import Settings
 from services.projection import store as st
 from services.projection.lane import Lane, OpenStore
@@ -121,16 +121,7 @@ class ProjectionConsumer:
 
     async def _migrate(self) -> None:
         """Applies the migrations (idempotent; one migrator at a time); retries with backoff."""
-        backoff = Backoff()
-        while True:
-            try:
-                await migrate(self.settings)
-                return
-            except Exception as exc:
-                if classify(exc) is not Failure.TRANSIENT:
-                    raise
-                self._db_health.failed(exc)
-                await backoff.wait()
+        await retry_transient(lambda: migrate(self.settings), self._db_health)
 
     def forget_positions(self) -> None:
         """Reads every partition's position from the database again before its next batch."""

@@ -171,6 +171,9 @@ class ProjectionConsumer:
         unknown = [tp for tp in by_tp if tp not in self._next]
         if unknown:
             stored = await self.lanes[0].with_db(lambda store: store.positions(self.group_id, self.topic))
+            # Read after any reconnect of that call (which forgets every position), with no batch in
+            # flight: current for every partition of this batch, not only those unknown before it.
+            unknown = [tp for tp in by_tp if tp not in self._next]
             for tp in unknown:
                 self._next[tp] = stored.get(tp[1], 0)
             log.info("resuming partitions %s from stored positions %s",
@@ -209,7 +212,12 @@ class ProjectionConsumer:
         wait = self._resume_at - asyncio.get_running_loop().time()
         if wait > 0:
             await asyncio.sleep(wait)  # a batch before failed for a bug: not in a tight loop
-        by_tp = await self._in_order(records)
+        try:
+            by_tp = await self._in_order(records)
+        except Exception as exc:  # noqa: BLE001 - a bug (transient failures are retried inside)
+            self._failed_for_bug(exc, len(records))
+            self._rewind({tp: next(recs).offset for tp, recs in groupby(records, key=_TOPIC_PARTITION)})
+            return
         if not by_tp:
             return
         planner = BatchPlanner(self.kind.event_type, self.kind.to_row, self.cutoff, len(self.lanes))

@@ -357,3 +357,28 @@ async def test_records_not_stored_are_fetched_again_even_when_no_later_record_co
     assert kafka.seeks[-1] == (0, 2)
     await c.handle([Record(c.topic, 0, i, b"k", values[i]) for i in range(2, 10)])
     assert store.stored == 10
+
+
+class ReconnectingStore(FakeStore):
+    """Its positions are read on a new connection: the lane calls on_reconnect meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lane = None
+
+    async def positions(self, group_id, topic):
+        self.lane.on_reconnect()
+        return {p: o for _, p, _, o in self.positions_stored}
+
+
+async def test_positions_forgotten_while_they_are_read_are_taken_from_that_read():
+    # A database crash: the read of an unknown partition's position reconnects, which forgets the
+    # positions of the batch's other partitions too (a KeyError stopped the batch before).
+    store = ReconnectingStore()
+    c, _, _ = consumer(store)
+    store.lane = c.lanes[0]
+    values = registrations(30)[:10]
+    await c.handle([Record(c.topic, 0, i, b"k", v) for i, v in enumerate(values[:3])])
+    await c.handle([Record(c.topic, 0, i, b"k", values[i]) for i in range(3, 6)]
+                   + [Record(c.topic, 1, i, b"k", values[6 + i]) for i in range(2)])
+    assert [row[0] for row in store.applied] == [json.loads(v)["id"] for v in values[:8]]

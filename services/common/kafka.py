@@ -64,3 +64,18 @@ def faststream_security(settings: Settings):
     sasl = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}[mechanism]
     return sasl(kwargs["sasl_plain_username"], kwargs["sasl_plain_password"], ssl_context=ssl_context,
                 use_ssl=ssl_context is not None)
+
+
+async def wait_for_broker(settings: Settings, health) -> None:
+    """Returns once the broker answers (its metadata), retrying with backoff meanwhile: a service
+    started while the broker is down waits for it instead of exiting."""
+    from services.common.failures import retry_transient
+
+    async def probe() -> None:
+        admin = kafka_admin(settings, request_timeout_ms=5000)
+        try:
+            await admin.start()
+        finally:
+            await admin.close()
+
+    await retry_transient(probe, health)

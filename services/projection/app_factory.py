@@ -10,7 +10,8 @@ import logging
 from faststream import AckPolicy, FastStream
 from faststream.kafka.annotations import KafkaMessage
 
-from services.common.kafka import faststream_broker
+from services.common.failures import Health
+from services.common.kafka import faststream_broker, wait_for_broker
 from services.common.logs import setup_logging
 from services.common.settings import Settings
 from services.projection.consumer import ProjectionConsumer
@@ -70,6 +71,8 @@ def build_app(settings: Settings, service: str) -> FastStream:
 
     @app.on_startup
     async def start_projection() -> None:
+        # Runs before FastStream connects its broker, which would exit the process if it cannot.
+        await wait_for_broker(settings, Health("Kafka", logging.getLogger(f"dphp.{service}")))
         await projection.start()
         # The objects of start-up (modules, the region tree) live as long as the process: keep
         # them out of the garbage collector's full collections, which otherwise scan them again

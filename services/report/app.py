@@ -17,7 +17,7 @@ from faststream import FastStream
 from schemas.recap import Recap
 from services.common.db import migrate
 from services.common.failures import Backoff, Failure, Health, classify
-from services.common.kafka import faststream_broker
+from services.common.kafka import faststream_broker, wait_for_broker
 from services.common.logs import setup_logging
 from services.common.settings import Settings
 from services.report.publisher import RecapPublisher
@@ -73,6 +73,11 @@ def create_app(settings: Settings | None = None) -> FastStream:
                 if conn is not None:
                     conn.terminate()
             await backoff.wait()
+
+    @app.on_startup
+    async def broker_answers() -> None:
+        # Before FastStream connects its broker, which would exit the process if it cannot.
+        await wait_for_broker(settings, Health("Kafka", log))
 
     @app.after_startup
     async def start_reporting() -> None:

@@ -75,3 +75,30 @@ def test_the_setting_defaults_to_ten(monkeypatch) -> None:
     assert Settings().privacy_min_voters == 10
     monkeypatch.setenv("DPHP_PRIVACY_MIN_VOTERS", "25")
     assert Settings().privacy_min_voters == 25
+
+
+def _message(level: str, code: str, **changes) -> dict:
+    doc = {"level": level, "region_code": code, "name": "x", "male": 1, "female": 2, "total": 3, "tps_count": 1,
+           "tps_loksus_count": 0, "new_voters": 0, "disabled": None, "disability_by_type": None, "under_age": 0,
+           "over_capacity_tps": 0, "as_of": None, "published_at": "2024-08-01T17:00:01+07:00"}
+    return {**doc, **changes}
+
+
+def test_the_recap_message_allows_null_disability_figures_at_tps_only() -> None:
+    import json
+
+    import jsonschema
+    from pydantic import ValidationError
+
+    from schemas.generate import JSON_DIR
+    from schemas.recap import Recap
+
+    schema = json.loads((JSON_DIR / "recap.v1.json").read_text())
+    check = jsonschema.Draft202012Validator(schema)
+    tps = _message("tps", "33.16.01.2001/001")
+    assert Recap.model_validate_json(json.dumps(tps)).disability_by_type is None
+    assert list(check.iter_errors(tps)) == []
+    for bad in (_message("desa", "33.16.01.2001"), _message("tps", "33.16.01.2001/001", disabled=0)):
+        with pytest.raises(ValidationError):
+            Recap.model_validate_json(json.dumps(bad))
+    assert list(check.iter_errors(_message("desa", "33.16.01.2001")))  # the JSON Schema says so too

@@ -153,7 +153,7 @@ END $fn$;
 
 -- The reader's as-of recap: recap_as_of with the threshold applied, run as the schema's owner
 -- (SECURITY DEFINER: the reader may not read voter_event), returning aggregate rows only. A
--- caller reads only a projection whose schema it may use.
+-- caller reads only a projection whose schema and whose own recap_as_of_public it may use.
 CREATE FUNCTION dphp.recap_as_of_public(s text, region text, t timestamptz)
 RETURNS TABLE (level text, region_code text, male integer, female integer, total integer, tps_count integer,
     tps_loksus_count integer, new_voters integer, disabled integer, under_age integer,
@@ -161,8 +161,11 @@ RETURNS TABLE (level text, region_code text, male integer, female integer, total
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     n integer;
+    fn regprocedure;
 BEGIN
-    IF NOT has_schema_privilege(session_user, s, 'USAGE') THEN
+    fn := to_regprocedure(format('%I.recap_as_of_public(text, text, timestamptz)', s));
+    IF fn IS NULL OR NOT has_function_privilege(session_user, fn, 'EXECUTE')
+       OR NOT has_schema_privilege(session_user, s, 'USAGE') THEN
         RAISE EXCEPTION 'permission denied for schema %', s USING ERRCODE = '42501';
     END IF;
     EXECUTE format('SELECT min_voters FROM %I.privacy_config', s) INTO n;

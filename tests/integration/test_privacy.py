@@ -150,3 +150,18 @@ async def test_nine_voters_withhold_ten_do_not_and_the_operator_sees_exact_figur
         await migrate(settings.model_copy(update={"privacy_min_voters": min_voters}))
         rows = await reading.recap_rows(reader, s, desa, "tps", public=True)
         assert {r["region_code"][-3:] for r in rows if r["disabled"] is None} == hidden
+
+
+async def test_the_readers_functions_follow_a_renamed_schema(projection, settings):
+    """`dphp replay` renames schemas; the functions name their tables through their argument."""
+    store, reader = projection
+    s = settings.db_schema
+    await apply_all(store, event_set(9, voters=40), 100, st.eligibility_cutoff(settings.voting_day))
+    t = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+    before = await queries.recap_as_of(reader, s, "ID", t, public=True)
+    await store.conn.execute(f"ALTER SCHEMA {s} RENAME TO {s}_renamed")
+    try:
+        assert await queries.recap_as_of(reader, f"{s}_renamed", "ID", t, public=True) == before
+        assert await queries.recap_as_of(store.conn, f"{s}_renamed", "ID", t) != before  # exact: differs
+    finally:
+        await store.conn.execute(f"ALTER SCHEMA {s}_renamed RENAME TO {s}")

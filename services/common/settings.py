@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     report_interval_s: float = Field(5.0, gt=0)
     # dphp replay: bound of the switch-over's wait for its lock and of each catch-up to a fixed target.
     replay_switch_timeout_s: float = Field(60.0, gt=0)
+    # Privacy threshold (CONTRACT 5): what readers and the recap topic see of a TPS with fewer
+    # eligible voters than this withholds its `disabled` and `disability_by_type` (null).
+    privacy_min_voters: int = Field(10, ge=0)
 
     # Local stack (dphp dev up): state, logs and PID files; jar cache
     state_dir: Path = Path(".dphp")

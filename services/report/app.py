@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastStream:
         await asyncio.gather(*futures)  # every recap acknowledged before it is recorded as published
 
     app = FastStream(broker, logger=log)
-    report = RecapPublisher(settings.db_schema, send)
+    report = RecapPublisher(settings.db_schema, send, settings.privacy_min_voters)
     task: asyncio.Task | None = None
 
     async def run() -> None:

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     # A partition whose lag has not moved its stored position for this long makes a service not ready.
     stall_after_s: float = Field(60.0, gt=0)
     log_format: Literal["text", "json"] = "text"
+    # `dphp dev up --monitoring`: the port of the local Prometheus server (Debian's `prometheus`).
+    prometheus_port: int = Field(9090, ge=1, le=65535)
 
     # Local stack (dphp dev up): state, logs and PID files; jar cache
     state_dir: Path = Path(".dphp")

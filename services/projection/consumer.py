@@ -155,6 +155,11 @@ class ProjectionConsumer:
     def consumer(self):
         return self.consumer_ref()
 
+    @property
+    def db_health(self) -> Health:
+        """Whether the lanes reach the database (readiness)."""
+        return self._db_health
+
     def next_offset(self, tp: Partition) -> int | None:
         """The offset the next batch of a partition starts from, if known (read from the database)."""
         return self._next.get(tp)

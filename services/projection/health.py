@@ -36,5 +36,5 @@ def consumer_problem(projection: Any, fetch_within_s: float) -> str | None:
 
 
 def database_problem(projection: Any) -> str | None:
-    health = projection._db_health
+    health = projection.db_health
     return f"database unavailable for the batches ({health.last_error})" if health.failing else None

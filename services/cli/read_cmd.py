@@ -19,7 +19,7 @@ from services.cli.main import app
 from schemas.recap import RECAP_COUNT_FIELDS as RECAP_FIELDS
 from services.common.logs import quiet_kafka_logs
 from services.operations import reading, regions
-from services.operations.status import gather_status
+from services.operations.status import breaches, gather_status
 from services.projection.recap import DECLARED_FIELDS, LEVELS
 
 FORMAT = typer.Option(OutputFormat.table, "--format", help="table, json or csv")
@@ -125,11 +125,25 @@ def meetings(
 
 @app.command("status")
 @expected_errors
-def status(fmt: OutputFormat = FORMAT) -> None:
-    """Per consumer group and partition: stored position, end offset, lag; projection freshness."""
+def status(
+    fmt: OutputFormat = FORMAT,
+    fail_on_lag: int | None = typer.Option(None, "--fail-on-lag", min=0, metavar="N",
+                                           help="exit 3 when any group's lag exceeds N records"),
+    max_staleness: float | None = typer.Option(None, "--max-staleness", min=0, metavar="SECONDS",
+                                               help="exit 3 when a group with lag applied no batch for SECONDS"),
+) -> None:
+    """Per consumer group and partition: stored position, end offset, lag; projection freshness.
+    Exit 3 (for cron and other monitors) when --fail-on-lag or --max-staleness is exceeded."""
     quiet_kafka_logs()
     settings = load_settings()
     result = asyncio.run(gather_status(settings))
+    show_status(settings, result, fmt)
+    problems = breaches(result, fail_on_lag, max_staleness)
+    if problems:
+        fail("; ".join(problems), code=3)
+
+
+def show_status(settings, result: dict, fmt: OutputFormat) -> None:
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps(result) + "\n")
         return

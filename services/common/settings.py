@@ -69,6 +69,19 @@ class Settings(BaseSettings):
     # eligible voters than this withholds its `disabled` and `disability_by_type` (null).
     privacy_min_voters: int = Field(10, ge=0)
 
+    # Operations (README "Monitoring"): each service's HTTP server with /metrics and /health/*.
+    metrics_enabled: bool = True  # false: no HTTP server, no lag monitor, no FastStream middleware
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(0, ge=0, le=65535)  # 0: a free port, logged and written to http_address_file
+    http_address_file: Path | None = None  # where the bound address is written (`dphp dev up` sets it)
+    # Seconds between looks at positions and end offsets (lag, database and broker up).
+    metrics_interval_s: float = Field(5.0, gt=0)
+    # A partition whose lag has not moved its stored position for this long makes a service not ready.
+    stall_after_s: float = Field(60.0, gt=0)
+    log_format: Literal["text", "json"] = "text"
+    # `dphp dev up --monitoring`: the port of the local Prometheus server (Debian's `prometheus`).
+    prometheus_port: int = Field(9090, ge=1, le=65535)
+
     # Local stack (dphp dev up): state, logs and PID files; jar cache
     state_dir: Path = Path(".dphp")
     kafka_version: str = "4.4.0"

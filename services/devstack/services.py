@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,20 @@ def service_process(settings: Settings, name: str, instance: int = 0) -> Managed
     )
 
 
+def http_address_file(settings: Settings, name: str, instance: int = 0) -> Path:
+    return settings.state_dir.resolve() / "pids" / f"{name}-{instance}.http"
+
+
+def http_address(settings: Settings, name: str, instance: int = 0) -> str | None:
+    """The HTTP address (/metrics, /health/*) of a running service of the local stack, if known."""
+    if not service_process(settings, name, instance).running():
+        return None
+    try:
+        return http_address_file(settings, name, instance).read_text().strip() or None
+    except OSError:
+        return None
+
+
 def _available(name: str) -> bool:
     # A service exists once its package has an app module.
     return (Path(__file__).resolve().parents[1] / name / "app.py").exists()
@@ -35,7 +50,11 @@ def start_services(settings: Settings) -> list[str]:
         if proc.running():
             lines.append(f"{name}: already running (pid {proc.pid()})")
             continue
-        pid = proc.start([sys.executable, "-m", f"services.{name}.app"]).pid
+        address_file = http_address_file(settings, name)
+        address_file.unlink(missing_ok=True)
+        # Each service its own free port, written next to its PID file (`dphp dev status` shows it).
+        env = {**os.environ, "DPHP_HTTP_PORT": "0", "DPHP_HTTP_ADDRESS_FILE": str(address_file)}
+        pid = proc.start([sys.executable, "-m", f"services.{name}.app"], env=env).pid
         lines.append(f"{name}: started (pid {pid}), log {proc.log_file}")
     return lines
 

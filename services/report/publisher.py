@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -22,6 +23,7 @@ import asyncpg
 from schemas.recap import RECAP_COUNT_FIELDS, Recap
 from schemas.recap import DISABILITY_TYPES
 from services.projection.privacy import public_row
+from services.common.metrics import ReportMetrics
 from services.projection.recap import region_display_name
 
 log = logging.getLogger("dphp.report")
@@ -66,15 +68,28 @@ Send = Callable[[Sequence[Recap]], Awaitable[None]]
 class RecapPublisher:
     """One look at the projection in `schema` and the recaps it publishes through `send`."""
 
-    def __init__(self, schema: str, send: Send, min_voters: int) -> None:
+    def __init__(self, schema: str, send: Send, min_voters: int, metrics: ReportMetrics | None = None) -> None:
         self.s = schema
         self.send = send
         self.min_voters = min_voters  # the privacy threshold, DPHP_PRIVACY_MIN_VOTERS
+        self.metrics = metrics
         self._seen: tuple | None = None  # the stored positions at the last look
+        self._as_of: dt.datetime | None = None  # the newest event included in the recaps published
         self.published = 0
 
     async def publish_changes(self, conn: asyncpg.Connection) -> int:
         """Publishes the recaps that changed since the last look; returns how many."""
+        started = time.perf_counter()
+        published = await self._publish_changes(conn)
+        if self.metrics is not None:
+            self.metrics.look.observe(time.perf_counter() - started)
+            self.metrics.last_look.set_to_current_time()
+            self.metrics.published.inc(published)
+            if self._as_of is not None:
+                self.metrics.as_of.set(self._as_of.timestamp())
+        return published
+
+    async def _publish_changes(self, conn: asyncpg.Connection) -> int:
         s = self.s
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             seen = tuple(await conn.fetchrow(
@@ -99,6 +114,7 @@ class RecapPublisher:
                 [(code, level, json.dumps(figures), as_of, now) for level, code, figures in changes],
             )
             self.published += len(changes)
+            self._as_of = as_of
             log.info("published %d recaps (newest event included: %s)", len(changes), as_of)
         self._seen = seen
         return len(changes)

@@ -145,14 +145,18 @@ def status(fmt: OutputFormat = FORMAT) -> None:
 
 
 @app.command("run")
-def run(service: str = typer.Argument(..., help="registrations, movements, meetings or report")) -> None:
+def run(service: str = typer.Argument(..., help="registrations, movements, meetings, report or web")) -> None:
     """Run one service in the foreground (any number of instances may run: a projection service's
     instances share its partitions, a second report instance waits as a standby)."""
     import importlib
 
-    known = ("registrations", "movements", "meetings", "report")
+    known = ("registrations", "movements", "meetings", "report", "web")
     if service not in known:
         fail(f"unknown service {service!r}: choose one of {', '.join(known)}", code=2)
+    if service == "web":  # an HTTP server (uvicorn), not a FastStream app
+        from services.web.app import serve
+
+        return serve(load_settings())
     module = importlib.import_module(f"services.{service}.app")
     try:
         asyncio.run(module.create_app(load_settings()).run())

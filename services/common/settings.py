@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     report_interval_s: float = Field(5.0, gt=0)
     # dphp replay: bound of the switch-over's wait for its lock and of each catch-up to a fixed target.
     replay_switch_timeout_s: float = Field(60.0, gt=0)
+    # The web service (`dphp run web`): address it listens on.
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8000, ge=1, le=65535)
+    # Headless Chromium for `--format pdf` (Debian's `chromium`): a command name or a path.
+    chromium: str = "chromium"
 
     # Local stack (dphp dev up): state, logs and PID files; jar cache
     state_dir: Path = Path(".dphp")

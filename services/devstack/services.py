@@ -8,7 +8,7 @@ from pathlib import Path
 from services.common.settings import Settings
 from services.devstack.process import ManagedProcess
 
-SERVICE_NAMES = ("registrations", "movements", "meetings", "report")
+SERVICE_NAMES = ("registrations", "movements", "meetings", "report", "web")
 
 
 def service_process(settings: Settings, name: str, instance: int = 0) -> ManagedProcess:
@@ -36,7 +36,8 @@ def start_services(settings: Settings) -> list[str]:
             lines.append(f"{name}: already running (pid {proc.pid()})")
             continue
         pid = proc.start([sys.executable, "-m", f"services.{name}.app"]).pid
-        lines.append(f"{name}: started (pid {pid}), log {proc.log_file}")
+        lines.append(f"{name}: started (pid {pid}), log {proc.log_file}"
+                     + (f", http://{settings.web_host}:{settings.web_port}/" if name == "web" else ""))
     return lines
 
 

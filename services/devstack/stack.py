@@ -198,6 +198,8 @@ def status(settings: Settings) -> list[Component]:
         proc = service_process(settings, name)
         pid = proc.pid()
         where = f"topic {settings.topic_recap}" if name == "report" else f"group {settings.group_id(name)}"
+        if name == "web":
+            where = f"http://{settings.web_host}:{settings.web_port}/"
         comps.append(Component(name, where, True, pid, pid is not None))
     return comps
 

@@ -100,9 +100,13 @@ class WebData:
         return next((m for m in rows if m["meeting_id"] == meeting_id), None)
 
     async def freshness(self) -> dict[str, dt.datetime | None]:
-        """The newest event applied and when the recaps were last published (None when unknown)."""
-        from services.operations.status import _last_recap_published, _newest_event
-
         async with self.pool.acquire() as conn:  # not cached: recaps are published between batches
-            return {"newest_event_time": await _newest_event(conn, self.schema),
-                    "recaps_published_at": await _last_recap_published(conn, self.schema)}
+            return await read_freshness(conn, self.schema)
+
+
+async def read_freshness(conn, schema: str) -> dict[str, dt.datetime | None]:
+    """The newest event applied and when the recaps were last published (None when unknown)."""
+    from services.operations.status import _last_recap_published, _newest_event
+
+    return {"newest_event_time": await _newest_event(conn, schema),
+            "recaps_published_at": await _last_recap_published(conn, schema)}

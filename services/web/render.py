@@ -31,7 +31,7 @@ def environment():
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = lambda v: "–" if v is None else f"{v:,}".replace(",", ".")
     env.filters["when"] = when
-    env.globals.update(DISABILITY_TYPES=DISABILITY_TYPES, DISABILITY_NAMES=DISABILITY_NAMES,
+    env.globals.update(region_title=region_title, KPU_OF_LEVEL=KPU_OF_LEVEL, DISABILITY_TYPES=DISABILITY_TYPES, DISABILITY_NAMES=DISABILITY_NAMES,
                        DECLARED_FIELDS=DECLARED_FIELDS, LEVEL_TITLES=LEVEL_TITLES, region_name=region_name)
     return env
 
@@ -43,6 +43,16 @@ def when(value: Any) -> str:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     return value.astimezone(WIB).strftime("%Y-%m-%d %H:%M WIB")
+
+
+def region_title(code: str) -> str:
+    """`Kabupaten Blora`, `Kecamatan Jati`, `Desa Jati`, `Kelurahan Jetis`, `Provinsi Jawa Tengah`, `TPS 001 ...`."""
+    level, name = own_level(code), region_name(code)
+    if level in ("nasional", "tps") or name.split(" ")[0] in ("Kabupaten", "Kota"):
+        return name
+    if level == "desa":
+        return f"{'Kelurahan' if code.split('.')[3].startswith('1') else 'Desa'} {name}"
+    return f"{LEVEL_TITLES[level]} {name}"
 
 
 def region_path(code: str) -> list[dict[str, str]]:
@@ -68,10 +78,10 @@ def region_context(code: str, own: list[dict], children: list[dict], freshness: 
                    as_of: dt.datetime | None, generated_at: dt.datetime | None = None) -> dict[str, Any]:
     level = own_level(code)
     return {
-        "code": code, "name": region_name(code), "level": level, "level_title": LEVEL_TITLES[level],
+        "code": code, "name": region_name(code), "title": region_title(code), "level": level, "level_title": LEVEL_TITLES[level],
         "child_level": child_level(code), "own": own[0] if own else None, "children": children,
         "crumbs": region_path(code), "freshness": freshness, "as_of": as_of,
-        "kpu": f"{KPU_OF_LEVEL[level]} {region_name(code)}" if level not in ("nasional",) else KPU_OF_LEVEL[level],
+        "kpu": f"{KPU_OF_LEVEL[level]} {region_title(code)}" if level != "nasional" else KPU_OF_LEVEL[level],
         "generated_at": generated_at or dt.datetime.now(dt.UTC),
     }
 

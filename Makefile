@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EVENTS ?=
 
-.PHONY: install print-deps demo test test-unit test-integration test-e2e faults faults-short up down status bench schemas clean
+.PHONY: install print-deps bench-web demo test test-unit test-integration test-e2e faults faults-short up down status bench schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,3 +64,7 @@ bench: $(STAMP)
 
 clean: down
 	rm -rf .dphp
+
+## Latency of the web pages (p50/p99 of a province and a kabupaten page) on the configured projection.
+bench-web: $(STAMP)
+	$(BIN)/python -m bench.web

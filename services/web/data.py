@@ -24,8 +24,9 @@ CACHE_ENTRIES = 2048
 class WebData:
     """Reads of the web service over a small connection pool (reader session settings)."""
 
-    def __init__(self, settings: Settings, pool_size: int = 4) -> None:
+    def __init__(self, settings: Settings, pool_size: int = 4, cache: bool = True) -> None:
         self.settings = settings
+        self.cache = cache
         self.schema = settings.db_schema
         self.pool_size = pool_size
         self.pool: asyncpg.Pool | None = None
@@ -58,7 +59,7 @@ class WebData:
 
     async def _cached(self, key: tuple, compute) -> Any:
         async with self.pool.acquire() as conn:
-            positions = await self._positions(conn)
+            positions = await self._positions(conn) if self.cache else None
             full_key = (positions, *key)
             if positions is not None and full_key in self._cache:
                 self._cache.move_to_end(full_key)

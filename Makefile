@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EVENTS ?=
 
-.PHONY: install demo test test-unit test-integration test-e2e faults faults-short up down status bench schemas clean
+.PHONY: install print-deps bench-web demo test test-unit test-integration test-e2e faults faults-short up down status bench schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,12 +15,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## Headless Chromium and pdftotext for PDF forms and the browser/PDF tests (apt-get, when absent).
+print-deps:
+	scripts/print-deps.sh
+
 ## The main job: start the stack and the services, publish a Blora sample, print the recap.
 demo: $(STAMP)
 	$(BIN)/dphp demo
 
 ## All tests: unit, integration (real Kafka and PostgreSQL) and end-to-end.
-test: $(STAMP)
+test: $(STAMP) print-deps
 	$(BIN)/python -m pytest -m "unit or integration or e2e"
 
 test-unit: $(STAMP)
@@ -60,3 +64,7 @@ bench: $(STAMP)
 
 clean: down
 	rm -rf .dphp
+
+## Latency of the web pages (p50/p99 of a province and a kabupaten page) on the configured projection.
+bench-web: $(STAMP)
+	$(BIN)/python -m bench.web

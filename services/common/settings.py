@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     # `dphp dev up --monitoring`: the port of the local Prometheus server (Debian's `prometheus`).
     prometheus_port: int = Field(9090, ge=1, le=65535)
 
+    # The web service (`dphp run web`): address it listens on.
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8000, ge=1, le=65535)
+    # Headless Chromium for `--format pdf` (Debian's `chromium`): a command name or a path.
+    chromium: str = "chromium"
+
     # Local stack (dphp dev up): state, logs and PID files; jar cache
     state_dir: Path = Path(".dphp")
     kafka_version: str = "4.4.0"

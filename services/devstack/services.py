@@ -9,7 +9,7 @@ from pathlib import Path
 from services.common.settings import Settings
 from services.devstack.process import ManagedProcess
 
-SERVICE_NAMES = ("registrations", "movements", "meetings", "report")
+SERVICE_NAMES = ("registrations", "movements", "meetings", "report", "web")
 
 
 def service_process(settings: Settings, name: str, instance: int = 0) -> ManagedProcess:
@@ -55,7 +55,8 @@ def start_services(settings: Settings) -> list[str]:
         # Each service its own free port, written next to its PID file (`dphp dev status` shows it).
         env = {**os.environ, "DPHP_HTTP_PORT": "0", "DPHP_HTTP_ADDRESS_FILE": str(address_file)}
         pid = proc.start([sys.executable, "-m", f"services.{name}.app"], env=env).pid
-        lines.append(f"{name}: started (pid {pid}), log {proc.log_file}")
+        lines.append(f"{name}: started (pid {pid}), log {proc.log_file}"
+                     + (f", http://{settings.web_host}:{settings.web_port}/" if name == "web" else ""))
     return lines
 
 

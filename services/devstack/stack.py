@@ -213,7 +213,10 @@ def status(settings: Settings) -> list[Component]:
         proc = service_process(settings, name)
         pid = proc.pid()
         where = f"topic {settings.topic_recap}" if name == "report" else f"group {settings.group_id(name)}"
-        comps.append(Component(name, where, True, pid, pid is not None, http_address(settings, name)))
+        http = http_address(settings, name)
+        if name == "web":
+            where = http = f"http://{settings.web_host}:{settings.web_port}/"
+        comps.append(Component(name, where, True, pid, pid is not None, http))
     from services.devstack import monitoring
 
     prometheus = monitoring.process(settings).pid()

@@ -22,9 +22,9 @@ def _region_filter(region_code: str, column: str, first_param: int) -> tuple[str
         return "true", []
     if "/" in region_code:
         return f"{column} = ${first_param}", [region_code]
-    # Regions nest by dotted segments, and a desa's TPS follow a '/' (`33.16.01.2001/001`).
-    return (f"({column} = ${first_param} OR {column} LIKE ${first_param + 1} OR {column} LIKE ${first_param + 2})",
-            [region_code, region_code + ".%", region_code + "/%"])
+    # Inside a desa are its TPS (`33.16.01.2001/001`); inside larger regions, codes with more parts.
+    below = "/%" if region_code.count(".") == 3 else ".%"
+    return f"({column} = ${first_param} OR {column} LIKE ${first_param + 1})", [region_code, region_code + below]
 
 
 def _row(record: asyncpg.Record) -> dict[str, Any]:

@@ -41,6 +41,20 @@ def _available(name: str) -> bool:
     return (Path(__file__).resolve().parents[1] / name / "app.py").exists()
 
 
+#: The database role of readers: the recap and meeting views, never the voters' tables.
+READER_ROLE = "dphp_reader"
+
+
+def url_with_user(url: str, user: str) -> str:
+    """`url` logging in as `user` (no password: the plain local stack trusts local logins)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{user}@{'[' + host + ']' if ':' in host else host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def start_services(settings: Settings) -> list[str]:
     lines = []
     for name in SERVICE_NAMES:
@@ -54,6 +68,8 @@ def start_services(settings: Settings) -> list[str]:
         address_file.unlink(missing_ok=True)
         # Each service its own free port, written next to its PID file (`dphp dev status` shows it).
         env = {**os.environ, "DPHP_HTTP_PORT": "0", "DPHP_HTTP_ADDRESS_FILE": str(address_file)}
+        if name == "web":  # the web service reads as the reader role only (CONTRACT 5)
+            env["DPHP_DATABASE_URL"] = url_with_user(settings.database_url, READER_ROLE)
         pid = proc.start([sys.executable, "-m", f"services.{name}.app"], env=env).pid
         lines.append(f"{name}: started (pid {pid}), log {proc.log_file}"
                      + (f", http://{settings.web_host}:{settings.web_port}/" if name == "web" else ""))

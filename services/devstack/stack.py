@@ -215,7 +215,7 @@ def status(settings: Settings) -> list[Component]:
         where = f"topic {settings.topic_recap}" if name == "report" else f"group {settings.group_id(name)}"
         http = http_address(settings, name)
         if name == "web":
-            where = http = f"http://{settings.web_host}:{settings.web_port}/"
+            where = f"http://{settings.web_host}:{settings.web_port}/"
         comps.append(Component(name, where, True, pid, pid is not None, http))
     from services.devstack import monitoring
 

@@ -30,8 +30,8 @@ async def gather_status(settings: Settings) -> dict[str, Any]:
         try:
             groups = await group_lags(consumer, conn, settings)
             converged = all(g["partitions"] and all(p["lag"] == 0 for p in g["partitions"]) for g in groups)
-            newest = await newest_event(conn, settings.db_schema)
-            recaps_at = await last_recap_published(conn, settings.db_schema)
+            fresh = await freshness(conn, settings.db_schema)
+            newest, recaps_at = fresh["newest_event_time"], fresh["recaps_published_at"]
             return {"groups": groups, "converged": converged,
                     "newest_event_time": newest.isoformat() if newest else None,
                     "recaps_published_at": recaps_at.isoformat() if recaps_at else None}
@@ -91,23 +91,21 @@ async def _positions(conn, schema: str, group_id: str, topic: str):
             max((r["updated_at"] for r in rows), default=None))
 
 
-async def last_recap_published(conn, schema: str):
+async def freshness(conn, schema: str) -> dict[str, Any]:
+    """The newest event applied and when recaps were last published (None when unknown), from the
+    view `freshness`, which the reader role may read too (infra/migrations/008)."""
     import asyncpg
 
     try:
-        return await conn.fetchval(f"SELECT max(published_at) FROM {schema}.recap_published")
+        row = await conn.fetchrow(f"SELECT newest_event_time, recaps_published_at FROM {schema}.freshness")
     except asyncpg.UndefinedTableError:
-        return None
+        row = None
+    return {"newest_event_time": row["newest_event_time"] if row else None,
+            "recaps_published_at": row["recaps_published_at"] if row else None}
 
 
 async def newest_event(conn, schema: str):
-    import asyncpg
-
-    try:
-        return await conn.fetchval(
-            f"SELECT max(event_time) FROM {schema}.voter_event")
-    except asyncpg.UndefinedTableError:
-        return None
+    return (await freshness(conn, schema))["newest_event_time"]
 
 
 async def wait_for_convergence(settings: Settings, timeout: float,

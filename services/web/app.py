@@ -23,6 +23,7 @@ from services.operations import reading
 from services.operations.regions import check_region
 from services.web import render
 from services.web.data import WebData
+from services.web.health import WebHealth
 
 log = logging.getLogger("dphp.web")
 
@@ -78,13 +79,19 @@ def create_app(settings: Settings | None = None, data: WebData | None = None) ->
     owns_data = data is None
     data = data or WebData(settings)
 
+    health = WebHealth(settings, data) if settings.metrics_enabled else None
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if owns_data:
             await data.start()
+        if health is not None:
+            health.start()
         try:
             yield
         finally:
+            if health is not None:
+                await health.stop()
             if owns_data:
                 await data.close()
 
@@ -92,6 +99,8 @@ def create_app(settings: Settings | None = None, data: WebData | None = None) ->
                   description="The recapitulation of the updated voter list (DPHP), as in `dphp report` "
                               "and `dphp meetings`. No NIK anywhere.")
     app.state.data = data
+    if health is not None:
+        health.mount(app)  # /metrics, /health/live, /health/ready as every service serves them
 
     @app.exception_handler(HttpError)
     async def http_error(request: Request, exc: HttpError):
@@ -169,9 +178,18 @@ def serve(settings: Settings) -> None:
     from services.common.logs import setup_logging
 
     setup_logging()
-    log.info("web service on http://%s:%d/", settings.web_host, settings.web_port)
-    uvicorn.run(create_app(settings), host=settings.web_host, port=settings.web_port, log_level="warning",
-                access_log=False)
+    address = f"http://{settings.web_host}:{settings.web_port}"
+    log.info("web service on %s/ (/metrics, /health/live, /health/ready too)", address)
+    # Where `dphp dev status` and the local Prometheus's targets find it, as for every service.
+    if settings.http_address_file is not None:
+        settings.http_address_file.parent.mkdir(parents=True, exist_ok=True)
+        settings.http_address_file.write_text(address + "\n")
+    try:
+        uvicorn.run(create_app(settings), host=settings.web_host, port=settings.web_port, log_level="warning",
+                    access_log=False)
+    finally:
+        if settings.http_address_file is not None:
+            settings.http_address_file.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

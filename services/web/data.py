@@ -1,6 +1,7 @@
 """What the web pages and the JSON API read, in one place: every read goes through
 `services/operations/reading.py`, the layer of `dphp report` and `dphp meetings`, so that the API
-equals their JSON output. (At merge, the privacy threshold's `public=True` belongs in these calls.)
+equals their JSON output. Every read is the reader's (`public=True`): a small TPS's disability figures withheld
+(CONTRACT 5, privacy threshold).
 
 Speed: a region page reads the view `recap_full` once or twice (the region's own row and its
 children's rows); the results are cached per (region, level, as-of) and keyed by the projection's
@@ -75,7 +76,7 @@ class WebData:
         """Rows as `dphp report --region REGION --level LEVEL [--as-of T] --format json` prints them."""
 
         async def compute(conn) -> list[dict]:
-            rows = await reading.recap_rows(conn, self.schema, region, level, as_of)
+            rows = await reading.recap_rows(conn, self.schema, region, level, as_of, public=True)
             return [{"level": r["level"], "region_code": r["region_code"], "name": r["name"],
                      **{k: v for k, v in r.items() if k not in ("level", "region_code", "name")}}
                     for r in rows]
@@ -86,7 +87,7 @@ class WebData:
         """Meetings of the region and inside it, as `dphp meetings --region REGION` reads them."""
 
         async def compute(conn) -> list[dict]:
-            return await reading.meetings(self.settings, region)
+            return await reading.meetings(self.settings, region, public=True)
 
         return await self._cached(("meetings", region), compute)
 
@@ -97,7 +98,7 @@ class WebData:
                 f"SELECT level, region_code FROM {self.schema}.meetings WHERE meeting_id = $1", meeting_id)
         if found is None:
             return None
-        rows = await reading.meetings(self.settings, found["region_code"], levels=(found["level"],))
+        rows = await reading.meetings(self.settings, found["region_code"], levels=(found["level"],), public=True)
         return next((m for m in rows if m["meeting_id"] == meeting_id), None)
 
     async def freshness(self) -> dict[str, dt.datetime | None]:
@@ -107,7 +108,6 @@ class WebData:
 
 async def read_freshness(conn, schema: str) -> dict[str, dt.datetime | None]:
     """The newest event applied and when the recaps were last published (None when unknown)."""
-    from services.operations.status import _last_recap_published, _newest_event
+    from services.operations.status import freshness
 
-    return {"newest_event_time": await _newest_event(conn, schema),
-            "recaps_published_at": await _last_recap_published(conn, schema)}
+    return await freshness(conn, schema)

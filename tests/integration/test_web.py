@@ -127,6 +127,43 @@ def test_pages_show_the_report_and_no_nik(web):
         assert "newest event applied" in page
 
 
+def test_web_serves_metrics_and_health_as_every_service(web):
+    from tests.support.http import samples
+
+    status, body = get(web, "/health/live")
+    assert status == 200 and body["status"] == "live"
+    deadline = time.monotonic() + 30
+    while (answer := get(web, "/health/ready"))[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert answer == (200, {"status": "ready", "reasons": []})
+    found = samples(web.url)
+    assert found[("dphp_database_up", ())] == 1.0
+    newest = max(e.time for e in web.events if isinstance(e, (VoterRegistered, VoterMoved)))
+    assert found[("dphp_newest_event_timestamp_seconds", ())] == newest.timestamp()
+
+
+def test_the_web_service_reads_as_the_reader_role(web):
+    """The web process logs in as dphp_reader (as `dphp dev up` starts it), which can read no table
+    of voters: its pages work on the reader's views alone (CONTRACT 5)."""
+    import asyncpg
+
+    from services.devstack.services import READER_ROLE, url_with_user
+
+    async def refused() -> bool:
+        conn = await asyncpg.connect(url_with_user(web.settings.database_url, READER_ROLE))
+        try:
+            await conn.fetchval(f"SELECT count(*) FROM {web.settings.db_schema}.voter")
+        except asyncpg.InsufficientPrivilegeError:
+            return True
+        finally:
+            await conn.close()
+        return False
+
+    assert asyncio.run(refused())
+    status, rows = get(web, "/api/recap/33.16", level="kecamatan")
+    assert status == 200 and rows == dphp_json(web.settings, "report", "--region", "33.16")
+
+
 def test_print_form_as_pdf_holds_the_figures(web, tmp_path):
     rows = dphp_json(web.settings, "report", "--region", "33.16")
     own = dphp_json(web.settings, "report", "--region", "33.16", "--level", "kabupaten")[0]

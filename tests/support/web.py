@@ -10,6 +10,7 @@ from pathlib import Path
 from services.common.settings import Settings
 from services.common.topics import ensure_topics
 from services.devstack.process import free_port
+from services.devstack.services import READER_ROLE, url_with_user
 from tests.conftest import unique_settings
 from tests.eventsets import event_set
 from tests.support.kafka import produce
@@ -44,7 +45,9 @@ async def start_web_stack(stack, log_dir: Path, seed: int = 14, voters: int = 40
     events = event_set(seed, voters=voters)
     await produce(settings, events)
     processes = start_services(settings, log_dir, SERVICES)
-    processes.append(ServiceProcess(settings, "web", log_dir).start())
+    # The web service logs in as the reader role, as `dphp dev up` starts it: its views suffice.
+    as_reader = settings.model_copy(update={"database_url": url_with_user(settings.database_url, READER_ROLE)})
+    processes.append(ServiceProcess(as_reader, "web", log_dir).start())
     await wait_converged(settings, processes=processes)
     url = f"http://127.0.0.1:{settings.web_port}"
     wait_http(url + "/api/freshness")

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EVENTS ?=
 
-.PHONY: install print-deps bench-web demo test test-unit test-integration test-e2e faults faults-short up down status bench schemas clean
+.PHONY: install system-deps bench-web demo test test-unit test-integration test-e2e faults faults-short up down status bench schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,16 +15,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Headless Chromium and pdftotext for PDF forms and the browser/PDF tests (apt-get, when absent).
-print-deps:
-	scripts/print-deps.sh
+## Debian packages of features and tests (apt-get, when absent): chromium and pdftotext (PDF forms,
+## browser and PDF tests), prometheus and promtool (`dphp dev up --monitoring`, the rules test).
+system-deps:
+	scripts/system-deps.sh
 
 ## The main job: start the stack and the services, publish a Blora sample, print the recap.
 demo: $(STAMP)
 	$(BIN)/dphp demo
 
 ## All tests: unit, integration (real Kafka and PostgreSQL) and end-to-end.
-test: $(STAMP) print-deps
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -m "unit or integration or e2e"
 
 test-unit: $(STAMP)

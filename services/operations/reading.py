@@ -59,22 +59,34 @@ async def recap_rows(conn, schema: str, region: str, level: str, as_of: dt.datet
     return rows
 
 
+async def reads_exact_figures(conn, schema: str) -> bool:
+    """Whether the connection's role may read the exact recap (an operator's), not only the
+    reader's views (dphp_reader: the privacy threshold applied)."""
+    return await conn.fetchval("SELECT has_table_privilege($1, 'SELECT')", f"{schema}.recap_full")
+
+
 async def report(settings: Settings, region: str, level: str, as_of: dt.datetime | None = None,
-                 *, public: bool = False) -> list[dict]:
-    """`recap_rows` of a level (see `resolve_level`), each row starting with level, code and name."""
+                 *, public: bool | None = None) -> list[dict]:
+    """`recap_rows` of a level (see `resolve_level`), each row starting with level, code and name;
+    `public=None`: the figures the settings' database role may see (exact for an operator)."""
     async with reader(settings) as conn:
+        if public is None:
+            public = not await reads_exact_figures(conn, settings.db_schema)
         rows = await recap_rows(conn, settings.db_schema, region, level, as_of, public=public)
     return [{"level": r["level"], "region_code": r["region_code"], "name": r["name"],
              **{k: r[k] for k in r if k not in ("level", "region_code", "name")}} for r in rows]
 
 
 async def meetings(settings: Settings, region: str | None = None, levels: tuple[str, ...] | None = None,
-                   *, public: bool = False) -> list[dict]:
+                   *, public: bool | None = None) -> list[dict]:
     """Meetings (of `region` or inside it) with attendees, declared, computed and discrepancy;
-    `public=True` works for the reader role (no access to the voters' tables)."""
+    `public=True` works for the reader role (no access to the voters' tables); `None`: chosen by
+    the settings' database role."""
     from services.projection import queries
 
     if region:
         check_region(region)
     async with reader(settings) as conn:
+        if public is None:
+            public = not await reads_exact_figures(conn, settings.db_schema)
         return await queries.meetings(conn, settings.db_schema, region, levels=levels, public=public)

@@ -7,7 +7,6 @@ plain stack: the role exists with LOGIN and trust authentication).
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -23,6 +22,7 @@ from services.projection.recap import LEVELS, comparable_meetings, comparable_re
 from tests.eventsets import deliveries, event_set
 from tests.integration.test_store import apply_all
 from tests.strategies import make_registered
+from services.devstack.services import READER_ROLE, url_with_user
 from tests.support.services import dphp_json
 
 pytestmark = pytest.mark.integration
@@ -33,9 +33,7 @@ MIN_VOTERS = 10  # the default of DPHP_PRIVACY_MIN_VOTERS
 
 def as_reader(database_url: str) -> str:
     """The same database URL with the role dphp_reader (no password: the plain stack trusts it)."""
-    parts = urlsplit(database_url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"dphp_reader@{host}"))
+    return url_with_user(database_url, READER_ROLE)
 
 
 @pytest.fixture
@@ -60,8 +58,8 @@ async def test_the_reader_cannot_read_personal_data_or_exact_tps_figures(project
     tables = {r["tablename"] for r in await store.conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", s)}
     assert {"voter", "voter_event", "tps_tally", "meeting"} <= tables
     for relation in sorted(tables | {"recap_full", "recap_tps"}):
-        if relation == "privacy_config":
-            continue  # the threshold itself is public
+        if relation in ("privacy_config", "consumer_position"):
+            continue  # the threshold and the stored offsets: no personal data (migrations 007, 008)
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await reader.fetch(f"SELECT * FROM {s}.{relation} LIMIT 1")
     for gone in ("registration", "movement"):  # dropped by migration 003: nothing to grant
@@ -144,6 +142,11 @@ async def test_nine_voters_withhold_ten_do_not_and_the_operator_sees_exact_figur
     operator = dphp_json(settings, "report", "--region", desa, "--level", "tps")
     assert [(r["region_code"], r["disabled"], r["disability_by_type"]["3"]) for r in operator] == [
         (f"{desa}/001", 1, 1), (f"{desa}/002", 2, 2)]
+    # The same commands run as the reader role: the reader's figures, not a permission error.
+    as_reader_role = settings.model_copy(update={"database_url": as_reader(settings.database_url)})
+    withheld = dphp_json(as_reader_role, "report", "--region", desa, "--level", "tps")
+    assert [(r["region_code"], r["disabled"]) for r in withheld] == [(f"{desa}/001", None), (f"{desa}/002", 2)]
+    assert dphp_json(as_reader_role, "meetings", "--region", desa) == []
 
     # The threshold is the setting, recorded by `migrate`: at 11, TPS 002 withholds too; at 0 none does.
     for min_voters, hidden in ((11, {"001", "002"}), (0, set())):

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EVENTS ?=
 
-.PHONY: install demo test test-unit test-integration test-e2e faults faults-short up down status bench schemas clean
+.PHONY: install demo test test-unit test-integration test-e2e faults faults-short up down status bench schemas clean bench-publish bench-scale
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,16 @@ schemas: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/dphp dev up --no-services
 	$(BIN)/python -m bench.run $(if $(EVENTS),--events $(EVENTS))
+
+## dphp publish's paths side by side: per-event, batched (workers), bare aiokafka (the limit).
+bench-publish: $(STAMP)
+	$(BIN)/dphp dev up --no-services
+	$(BIN)/python -m bench.publish $(if $(EVENTS),--events $(EVENTS))
+
+## Cost against size (default 0.1 M, 1 M, 5 M events; SIZES=100000,...,28400000): writes docs/scale.md.
+bench-scale: $(STAMP)
+	$(BIN)/dphp dev up --no-services
+	$(BIN)/python -m bench.scale $(if $(SIZES),--sizes $(SIZES))
 
 clean: down
 	rm -rf .dphp

@@ -112,8 +112,9 @@ async def schema_bytes(s: Settings) -> int:
 
 
 def kafka_log_bytes(s: Settings) -> int | None:
-    """Bytes of the bench topics' partition folders in the local broker's log.dirs (None when the
-    broker is not a local process whose configuration can be read)."""
+    """Bytes of the bench topics' log segments (`*.log`; the index files are preallocated) in the
+    local broker's log.dirs; one broker's share in a cluster. None when the broker is not a local
+    process whose configuration can be read."""
     import psutil
 
     pid = listener_pid(s.kafka_port)
@@ -133,7 +134,7 @@ def kafka_log_bytes(s: Settings) -> int | None:
             continue
         for part in base.iterdir():
             if part.is_dir() and part.name.rsplit("-", 1)[0] in topics:
-                total += sum(f.stat().st_size for f in part.iterdir() if f.is_file())
+                total += sum(f.stat().st_size for f in part.iterdir() if f.suffix == ".log")
     return total
 
 
@@ -239,18 +240,30 @@ async def one_size(size: int, args: argparse.Namespace, tmp: Path) -> SizeFigure
 # --- the record ------------------------------------------------------------------------------------
 
 def estimate(figs: list[SizeFigures]) -> str:
-    """The full province from the largest size measured, linearly (what the run does not show)."""
+    """The full province from the largest size measured (what the run does not show): times at the
+    largest size's rates; sizes from the growth per event between the two largest sizes."""
     f = max(figs, key=lambda x: x.events)
     n = FULL_PROVINCE_EVENTS
-    ratio = n / f.events
-    gen_s = f.generate_s * ratio
-    phases = {"sample": gen_s, "publish": n / f.publish, "e2e": n / f.e2e, "replay": n / f.replay}
-    disk_gb = (f.sample_mb + f.db_mb * 2 + (f.kafka_mb or f.sample_mb * 1.1)) * ratio / 1024
-    return (f"Linear from {f.events:,} events to {n:,}: sample {gen_s / 60:.0f} min, publish "
+    prev = sorted(figs, key=lambda x: x.events)[-2] if len(figs) > 1 else None
+
+    def grow(key: str) -> float:
+        value = getattr(f, key) or 0.0
+        if prev is None or f.events == prev.events:
+            return value * n / f.events
+        per_event = (value - (getattr(prev, key) or 0.0)) / (f.events - prev.events)
+        return value + per_event * (n - f.events)
+
+    phases = {"sample": f.generate_s * n / f.events, "publish": n / f.publish, "e2e": n / f.e2e,
+              "replay": n / f.replay}
+    sample_gb, db_gb, kafka_gb = grow("sample_mb") / 1024, grow("db_mb") / 1024, grow("kafka_mb") / 1024
+    # the sample file is removed once published; the replay holds the projection twice
+    peak_gb = max(sample_gb + kafka_gb, kafka_gb + 2 * db_gb)
+    return (f"Estimate for {n:,} events from {f.events:,}: sample {phases['sample'] / 60:.0f} min, publish "
             f"{phases['publish'] / 60:.0f} min, catch-up {phases['e2e'] / 60:.0f} min, replay "
-            f"{phases['replay'] / 60:.0f} min (about {sum(phases.values()) / 60:.0f} min with the reads); disk at "
-            f"the peak about {disk_gb:.0f} GB (the sample file, the topics' logs, the projection and its "
-            f"rebuild side by side during the replay). Costs rarely stay linear: the full run is the measure.")
+            f"{phases['replay'] / 60:.0f} min (about {sum(phases.values()) / 60:.0f} min before the reads); "
+            f"sample file {sample_gb:.0f} GB, topics' logs {kafka_gb:.0f} GB, projection {db_gb:.0f} GB; disk "
+            f"at the peak about {peak_gb:.0f} GB plus PostgreSQL's WAL (the replay holds two projections). "
+            f"Linear from small sizes: the full run is the measure.")
 
 
 def plot(figs: list[SizeFigures], out: Path) -> None:
@@ -283,13 +296,13 @@ def record(figs: list[SizeFigures], command: str, started: dt.datetime, env: dic
              f"`{command}`; {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB; load average at the start "
              f"{env['load'][0]:.1f}; versions {', '.join(f'{k} {v}' for k, v in env['versions'].items())}.",
              "", "| events | sample MB | publish ev/s | e2e ev/s | replay rec/s | db MB | kafka MB | RSS max MB "
-             "| report p99 ms (prov/kab/kec/desa/tps) | meetings p99 ms | look ms (first) |",
+             "| report ms p50/p99: prov, kab, kec, desa, tps | meetings ms p50/p99 | look ms (first) |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
     for f in figs:
-        rep = " / ".join(f"{p99:.0f}" for _, p99 in f.report_ms.values())
+        rep = ", ".join(f"{p50:.0f}/{p99:.0f}" for p50, p99 in f.report_ms.values())
         kafka = "?" if f.kafka_mb is None else f"{f.kafka_mb:,.0f}"
         lines.append(f"| {f.events:,} | {f.sample_mb:,.0f} | {f.publish:,.0f} | {f.e2e:,.0f} | {f.replay:,.0f} | "
-                     f"{f.db_mb:,.0f} | {kafka} | {f.rss_max_mb:.0f} | {rep} | {f.meetings_ms[1]:.0f} | "
+                     f"{f.db_mb:,.0f} | {kafka} | {f.rss_max_mb:.0f} | {rep} | {f.meetings_ms[0]:.0f}/{f.meetings_ms[1]:.0f} | "
                      f"{f.look_ms:.0f} ({f.first_look_ms:.0f}) |")
     lines += ["", "```", *(f.line() for f in figs), "```", "", estimate(figs), "",
               f"![rate and latency against size]({png.name})", ""]

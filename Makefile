@@ -63,7 +63,8 @@ bench-publish: $(STAMP)
 	$(BIN)/dphp dev up --no-services
 	$(BIN)/python -m bench.publish $(if $(EVENTS),--events $(EVENTS))
 
-## Cost against size (default 0.1 M, 1 M, 5 M events; SIZES=100000,...,28400000): writes docs/scale.md.
+## Cost against size (default 0.1 M, 1 M, 5 M events; SIZES=100000,1000000,5000000,full adds the whole
+## province, 28.4 M voters): appends to docs/scale.md with a plot.
 bench-scale: $(STAMP)
 	$(BIN)/dphp dev up --no-services
 	$(BIN)/python -m bench.scale $(if $(SIZES),--sizes $(SIZES))

@@ -1,4 +1,4 @@
-"""`python -m bench.scale [--sizes 100000,1000000,5000000]` (`make bench-scale`): cost against size.
+"""`python -m bench.scale [--sizes 100000,1000000,5000000[,full]]` (`make bench-scale`): cost against size.
 
 For each size (events; a Jawa Tengah sample, `dphp sample --region 33`, of about that many), against
 the running broker and PostgreSQL, with its own topics, consumer groups and schema (removed after):
@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import math
 import os
 import shlex
 import shutil
@@ -45,11 +46,13 @@ from bench.publish import province_voters
 from bench.run import Figures, bench_settings, catch_up, delete_groups, end_offsets, machine_info, mb, versions
 from services.common.logs import setup_logging
 from services.common.settings import Settings
+from services.sample.province import JAWA_TENGAH
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "scale.md"
 DEFAULT_SIZES = (100_000, 1_000_000, 5_000_000)
-FULL_PROVINCE_EVENTS = 28_400_000
+FULL_PROVINCE_EVENTS = 29_050_000  # 28,427,616 voters: their registrations, corrections, moves, meetings
+FULL = 0  # `--sizes ...,full`: the whole province, every voter of its DPT
 #: (label, region, level) of the `dphp report` reads: each level inside its parent.
 REPORT_READS = (("provinsi", "33", "provinsi"), ("kabupaten", "33", "kabupaten"),
                 ("kecamatan", "33.16", "kecamatan"), ("desa", "33.16.09", "desa"),
@@ -92,9 +95,9 @@ class SizeFigures:
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
-    """(p50, p99) in ms of samples in seconds (p99 by the nearest rank: the maximum below 100)."""
+    """(p50, p99) in ms of samples in seconds (p99 by the nearest rank: the maximum below 100 samples)."""
     ordered = sorted(samples)
-    rank = max(0, min(len(ordered) - 1, round(0.99 * len(ordered) + 0.5) - 1))
+    rank = max(0, min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1))
     return 1000 * statistics.median(ordered), 1000 * ordered[rank]
 
 
@@ -182,12 +185,12 @@ async def one_size(size: int, args: argparse.Namespace, tmp: Path) -> SizeFigure
 
     fig = SizeFigures(size)
     s = bench_settings(Settings(), uuid.uuid4().hex[:10])
-    step = lambda msg: print(f"[scale {size:,}] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    step = lambda msg: print(f"[scale {size or 'full'}] {msg}", file=sys.stderr, flush=True)  # noqa: E731
     sample = tmp / f"jateng-{size}.jsonl"
     procs = []
     sampler = None
     try:
-        voters = province_voters(size)
+        voters = JAWA_TENGAH.voters if size == FULL else province_voters(size)
         step(f"sample: Jawa Tengah, {voters:,} voters")
         stats = write_province_sample("33", voters, args.seed, sample)
         fig.events, fig.sample_mb, fig.generate_s = stats.events, mb(stats.bytes), stats.seconds
@@ -315,16 +318,18 @@ def record(figs: list[SizeFigures], command: str, started: dt.datetime, env: dic
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)),
-                   help="comma-separated event counts (default 100000,1000000,5000000; full province 28400000)")
+                   help="comma-separated event counts (default 100000,1000000,5000000); `full`: the whole "
+                        "province (28,427,616 voters, about 29 M events)")
     p.add_argument("--reads", type=int, default=30, help="runs of each `dphp report` read (default 30)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-record", action="store_true", help="print only; no docs/scale.md, no plot")
     args = p.parse_args(argv)
     try:
-        sizes = sorted({int(x.replace("_", "")) for x in args.sizes.split(",") if x.strip()})
+        sizes = sorted({FULL if x.strip() == "full" else int(x.replace("_", "")) for x in args.sizes.split(",")
+                        if x.strip()}, key=lambda n: FULL_PROVINCE_EVENTS if n == FULL else n)
     except ValueError:
-        p.error(f"--sizes: whole numbers separated by commas, not {args.sizes!r}")
-    if not sizes or sizes[0] < 12_000:
+        p.error(f"--sizes: whole numbers or `full` separated by commas, not {args.sizes!r}")
+    if not sizes or 0 < min(sizes) < 12_000 or min(sizes) < 0:
         p.error("--sizes: at least 12000 events each (a province sample has 9,215 meetings)")
     setup_logging(logging.WARNING, stream=sys.stderr)
     started = dt.datetime.now().astimezone()

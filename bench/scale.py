@@ -41,9 +41,9 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.procs import SERVICES, listener_pid
+from bench.procs import listener_pid
 from bench.publish import province_voters
-from bench.run import Figures, bench_settings, catch_up, delete_groups, end_offsets, machine_info, mb, versions
+from bench.run import Figures, bench_settings, catch_up, drop_consumers, end_offsets, machine_info, mb, versions
 from services.common.logs import setup_logging
 from services.common.settings import Settings
 from services.sample.province import JAWA_TENGAH
@@ -230,12 +230,7 @@ async def one_size(size: int, args: argparse.Namespace, tmp: Path) -> SizeFigure
         try:
             await delete_topics(s, [s.topic_registered, s.topic_moved, s.topic_meetings, s.topic_dead_letter,
                                     s.topic_recap])
-            await delete_groups(s, [s.group_id(svc) for svc in SERVICES])
-            conn = await asyncpg.connect(s.database_url, timeout=10)
-            try:
-                await conn.execute(f"DROP SCHEMA IF EXISTS {s.db_schema} CASCADE")
-            finally:
-                await conn.close()
+            await drop_consumers(s)
         except Exception as exc:  # noqa: BLE001 - cleanup is best effort
             print(f"[scale] cleanup: {exc}", file=sys.stderr)
 

@@ -52,7 +52,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -605,7 +605,7 @@ class _Gen:
 
         self._layout()
         counts, inmates = self.counts, self.inmates
-        tps_json, tm, tf, loksus_tid = self.tps_json, self.tm, self.tf, self.loksus_tid
+        tps_json, tm, tf = self.tps_json, self.tm, self.tf
         desa_tps_base, desa_tps_n = self.desa_tps_base, self.desa_tps_n
 
         src = f"/kpu/{r.code}/coklit"
@@ -1152,15 +1152,24 @@ def write_sample(region: str, voters: int, seed: int, out: Path,
     """
     gen = _Gen(region, voters, seed)
     gen.progress = progress
+    started = time.perf_counter()
+    n, size = write_lines(gen.lines(), out)
+    st = gen.stats
+    st.events, st.bytes = n, size
+    st.seconds = time.perf_counter() - started
+    return st
+
+
+def write_lines(lines: Iterable[bytes], out: Path) -> tuple[int, int]:
+    """Writes JSONL lines to `out` through ``out`` + ``.tmp`` (renamed when complete, removed on
+    any failure), in chunks; returns (lines, bytes). Raises `OSError` when it cannot write."""
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")
-    started = time.perf_counter()
-    size = 0
-    n = 0
+    size = n = 0
     try:
         with open(tmp, "wb") as fh:
             buf: list[bytes] = []
-            for line in gen.lines():
+            for line in lines:
                 buf.append(line)
                 if len(buf) >= 8192:
                     chunk = b"".join(buf)
@@ -1179,7 +1188,4 @@ def write_sample(region: str, voters: int, seed: int, out: Path,
         except OSError:
             pass
         raise
-    st = gen.stats
-    st.events, st.bytes = n, size
-    st.seconds = time.perf_counter() - started
-    return st
+    return n, size

@@ -23,7 +23,6 @@ TPS there that may not exist in that kabupaten's layout (the projection counts i
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from services.sample.generator import (
     _offset,
     _t,
     _uuid4,
+    write_lines,
 )
 
 
@@ -200,46 +200,23 @@ def write_province_sample(province: str, voters: int, seed: int, out: Path,
         raise SampleError(f"voters must be a positive whole number, not {voters!r}")
     stats = SampleStats(region=code, region_name=name, seed=seed, voters=voters,
                         loksus_tps="one per kabupaten/kota")
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
+
+    def lines() -> Iterator[bytes]:
+        done_before = 0
+        for gen in _generators(code, voters, seed):  # one kabupaten's state at a time
+            if progress is not None:
+                gen.progress = lambda n, base=done_before: progress(base + n)
+            yield from gen.lines()
+            _add(stats, gen.stats)
+            done_before += gen.voters
+        yield _province_meeting(code, name, voters, seed)
+
     started = time.perf_counter()
-    done_before = 0
-    try:
-        with open(tmp, "wb") as fh:
-            for gen in _generators(code, voters, seed):
-                if progress is not None:
-                    gen.progress = lambda n, base=done_before: progress(base + n)
-                buf: list[bytes] = []
-                for line in gen.lines():
-                    buf.append(line)
-                    if len(buf) >= 8192:
-                        chunk = b"".join(buf)
-                        fh.write(chunk)
-                        stats.bytes += len(chunk)
-                        stats.events += len(buf)
-                        buf.clear()
-                chunk = b"".join(buf)
-                fh.write(chunk)
-                stats.bytes += len(chunk)
-                stats.events += len(buf)
-                _add(stats, gen.stats)
-                done_before += gen.voters
-                del gen  # one kabupaten's state at a time
-            line = _province_meeting(code, name, voters, seed)
-            fh.write(line)
-            stats.bytes += len(line)
-            stats.events += 1
-            stats.meetings += 1
-            stats.meeting_events += 1
-            stats.by_type[TYPE_MEETING_HELD] += 1
-            stats.meetings_by_level["provinsi"] = 1
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
+    stats.events, stats.bytes = write_lines(lines(), out)
+    stats.meetings += 1
+    stats.meeting_events += 1
+    stats.by_type[TYPE_MEETING_HELD] += 1
+    stats.meetings_by_level["provinsi"] = 1
     stats.seconds = time.perf_counter() - started
     if progress is not None:
         progress(voters)

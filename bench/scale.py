@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)),
                    help="comma-separated event counts (default 100000,1000000,5000000); `full`: the whole "
                         "province (28,427,616 voters, about 29 M events)")
-    p.add_argument("--reads", type=int, default=30, help="runs of each `dphp report` read (default 30)")
+    p.add_argument("--reads", type=int, default=20, help="runs of each `dphp report` read (default 20)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-record", action="store_true", help="print only; no docs/scale.md, no plot")
     args = p.parse_args(argv)

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EVENTS ?=
 
-.PHONY: install system-deps bench-web demo test test-unit test-integration test-e2e faults faults-short up down status bench schemas clean
+.PHONY: install system-deps bench-web bench-publish bench-scale demo test test-unit test-integration test-e2e faults faults-short up down status bench schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,17 @@ schemas: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/dphp dev up --no-services
 	$(BIN)/python -m bench.run $(if $(EVENTS),--events $(EVENTS))
+
+## dphp publish's paths side by side: per-event, batched (workers), bare aiokafka (the limit).
+bench-publish: $(STAMP)
+	$(BIN)/dphp dev up --no-services
+	$(BIN)/python -m bench.publish $(if $(EVENTS),--events $(EVENTS))
+
+## Cost against size (default 0.1 M, 1 M, 5 M events; SIZES=100000,1000000,5000000,full adds the whole
+## province, 28.4 M voters): appends to docs/scale.md with a plot.
+bench-scale: $(STAMP)
+	$(BIN)/dphp dev up --no-services
+	$(BIN)/python -m bench.scale $(if $(SIZES),--sizes $(SIZES))
 
 clean: down
 	rm -rf .dphp

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     # Headless Chromium for `--format pdf` (Debian's `chromium`): a command name or a path.
     chromium: str = "chromium"
 
+    # dphp publish: validating processes (0: one per CPU; 1: validate in the publishing process) and
+    # the producer's record batches (bytes, linger, compression: none, lz4, zstd, snappy or gzip).
+    publish_workers: int = Field(0, ge=0, le=64)
+    publish_batch_bytes: int = Field(1 << 20, ge=16384, le=1 << 20)  # the input topics take 1 MiB + 64 KiB
+    publish_linger_ms: int = Field(20, ge=0)
+    publish_compression: str | None = Field(None, pattern=r"^(lz4|zstd|snappy|gzip)$")
+
     # Local stack (dphp dev up): state, logs and PID files; jar cache
     state_dir: Path = Path(".dphp")
     kafka_version: str = "4.4.0"

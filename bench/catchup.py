@@ -62,7 +62,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
                 print(markdown(summarize(spy.out, top=25), "registrations"), flush=True)
             await delete_groups(s, [s.group_id(svc) for svc in SERVICES])
-            conn = await asyncpg.connect(s.database_url, timeout=10)
+            conn = await asyncpg.connect(s.database_dsn, timeout=10)
             try:
                 await conn.execute(f"DROP SCHEMA IF EXISTS {s.db_schema} CASCADE")
             finally:

@@ -24,7 +24,7 @@ class DatabaseUnreachable(ConnectionError):
 async def connect(settings: Settings, **kwargs) -> asyncpg.Connection:
     kwargs.setdefault("timeout", 10)
     try:
-        return await asyncpg.connect(settings.database_url, **kwargs)
+        return await asyncpg.connect(settings.database_dsn, **kwargs)
     except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as exc:
         p = urlparse(settings.database_url)
         raise DatabaseUnreachable(

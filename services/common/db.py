@@ -32,6 +32,17 @@ async def connect(settings: Settings, **kwargs) -> asyncpg.Connection:
         ) from exc
 
 
+async def _up_to_date(conn: asyncpg.Connection, schema: str) -> bool:
+    """True when every migration is recorded in the schema (read only)."""
+    try:
+        if await conn.fetchval("SELECT to_regclass($1)", f"{schema}.schema_migrations") is None:
+            return False
+        done = {r["version"] for r in await conn.fetch(f"SELECT version FROM {schema}.schema_migrations")}
+    except asyncpg.InsufficientPrivilegeError:
+        return False
+    return {p.name[:3] for p in migration_files()} <= done
+
+
 def migration_files() -> list[Path]:
     files = sorted(p for p in MIGRATIONS.glob("*.sql") if _NAME.match(p.name))
     versions = [_NAME.match(p.name).group(1) for p in files]
@@ -49,6 +60,8 @@ async def migrate(settings: Settings) -> list[str]:
     schema = settings.db_schema
     conn = await connect(settings)
     try:
+        if await _up_to_date(conn, schema):
+            return []  # no DDL at all: a service's role without CREATE rights starts too
         # One migrator at a time per schema (services may start together).
         await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"dphp-migrate:{schema}")
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from services.common.settings import Settings
@@ -26,7 +27,9 @@ def _available(name: str) -> bool:
     return (Path(__file__).resolve().parents[1] / name / "app.py").exists()
 
 
-def start_services(settings: Settings) -> list[str]:
+def start_services(settings: Settings, env_for: Callable[[str], dict[str, str]] | None = None) -> list[str]:
+    """Starts the services that do not run; `env_for(name)`: a service's environment (the secure
+    stack's principals), else this process's."""
     lines = []
     for name in SERVICE_NAMES:
         if not _available(name):
@@ -35,7 +38,7 @@ def start_services(settings: Settings) -> list[str]:
         if proc.running():
             lines.append(f"{name}: already running (pid {proc.pid()})")
             continue
-        pid = proc.start([sys.executable, "-m", f"services.{name}.app"]).pid
+        pid = proc.start([sys.executable, "-m", f"services.{name}.app"], env=env_for(name) if env_for else None).pid
         lines.append(f"{name}: started (pid {pid}), log {proc.log_file}")
     return lines
 

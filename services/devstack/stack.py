@@ -172,6 +172,10 @@ def down(settings: Settings, log=print) -> None:
     if nodes:
         for line in kafka.stop_nodes(nodes):
             log(line)
+    from services.devstack import secure
+
+    if secure.started(settings):  # `dphp dev up --secure` of this state folder
+        secure.down(settings, log=log)
 
 
 def status(settings: Settings) -> list[Component]:

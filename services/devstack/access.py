@@ -134,31 +134,48 @@ async def make_roles(host: str, port: int, database: str, passwords: dict[str, s
         await conn.close()
 
 
+#: The tables each projection service writes (besides the positions and the projection's config).
+SERVICE_TABLES = {"registrations": ("voter", "voter_event", "tps_tally", "tps_loksus"),
+                  "movements": ("voter", "voter_event", "tps_tally", "tps_loksus"),
+                  "meetings": ("meeting",)}
+
+
+def grant_statements(db: str, s: str) -> list[str]:
+    """The least each role needs, in schema `s` (idempotent). The projection services write only
+    their tables; the report service reads the recap views and positions and keeps
+    `recap_published`, and of the voters' history only the newest event time, never a NIK.
+    `dphp_writer` (the group of the three) has no table of the live schema: only default privileges,
+    so that a schema rebuilt by `dphp replay` works for every service at once (`dphp dev up
+    --secure` again narrows it back)."""
+    services = [f"dphp_{n}" for n in PROJECTION_SERVICES]
+    statements = [
+        f"REVOKE ALL ON DATABASE {db} FROM PUBLIC",
+        f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {WRITERS}, dphp_report, {READER}",
+        f"GRANT USAGE ON SCHEMA {s} TO {WRITERS}, dphp_report",
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {WRITERS}, {', '.join(SERVICE_ROLES)}",
+        f"GRANT SELECT ON {s}.schema_migrations TO {WRITERS}, dphp_report",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.consumer_position, {s}.projection_config TO {', '.join(services)}",
+        *(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(f'{s}.{t}' for t in tables)} TO dphp_{n}"
+          for n, tables in SERVICE_TABLES.items()),
+        f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {s} TO {WRITERS}",
+        f"GRANT SELECT ON {s}.projection_config, {s}.consumer_position, {s}.recap_full TO dphp_report",
+        f"GRANT SELECT (event_time) ON {s}.voter_event TO dphp_report",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.recap_published TO dphp_report",
+        f"ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {WRITERS}",
+        f"ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} GRANT USAGE ON SCHEMAS TO {WRITERS}",
+    ]
+    return statements
+
+
 async def grant(owner_dsn: str, schema: str) -> None:
-    """As the owner, after the migrations: the least each role needs (idempotent). The report
-    service reads the recap views and positions and keeps `recap_published`; of the voters' history
-    it reads one column (the newest event time), never a NIK."""
+    """As the owner, after the migrations: `grant_statements` in one transaction."""
     import asyncpg
 
     conn = await asyncpg.connect(owner_dsn, timeout=10)
-    s = schema
     try:
         db = await conn.fetchval("SELECT current_database()")
-        for sql in (
-            f"REVOKE ALL ON DATABASE {db} FROM PUBLIC",
-            f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {WRITERS}, dphp_report, {READER}",
-            f"GRANT USAGE ON SCHEMA {s} TO {WRITERS}, dphp_report",
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {WRITERS}",
-            f"REVOKE INSERT, UPDATE, DELETE ON {s}.schema_migrations FROM {WRITERS}",
-            f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {s} TO {WRITERS}",
-            f"GRANT SELECT ON {s}.schema_migrations, {s}.projection_config, {s}.consumer_position, "
-            f"{s}.recap_full TO dphp_report",
-            f"GRANT SELECT (event_time) ON {s}.voter_event TO dphp_report",
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.recap_published TO dphp_report",
-            # a schema rebuilt by `dphp replay` (made by the owner) is the services' too
-            f"ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {WRITERS}",
-            f"ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} GRANT USAGE ON SCHEMAS TO {WRITERS}",
-        ):
-            await conn.execute(sql)
+        async with conn.transaction():
+            for sql in grant_statements(db, schema):
+                await conn.execute(sql)
     finally:
         await conn.close()

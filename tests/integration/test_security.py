@@ -248,6 +248,14 @@ def test_dphp_reader_cannot_select_personal_data_and_services_are_no_superusers(
                 await report.fetch("SELECT nik FROM dphp.voter_event LIMIT 1")
         finally:
             await report.close()
+        for role, table in (("dphp_meetings", "voter"), ("dphp_registrations", "meeting"),
+                            ("dphp_movements", "recap_published")):
+            conn = await asyncpg.connect(stack.dsn(role), timeout=10)
+            try:
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await conn.fetch(f"SELECT * FROM dphp.{table} LIMIT 1")
+            finally:
+                await conn.close()
         owner = await asyncpg.connect(stack.dsn(access.OWNER), timeout=10)
         try:
             supers = {r["rolname"] for r in await owner.fetch("SELECT rolname FROM pg_roles WHERE rolsuper")}

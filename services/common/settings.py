@@ -138,14 +138,15 @@ def _read_secret_file(settings: Settings, field: str) -> None:
     if path is None:
         return
     variable = f"DPHP_{field.upper()}"
-    if getattr(settings, field) is not None:
-        raise ValueError(f"set {variable} or {variable}_FILE, not both")
     try:
         value = Path(path).read_text().rstrip("\r\n")
     except OSError as exc:
         raise ValueError(f"{variable}_FILE: cannot read {path}: {exc.strerror or exc}") from None
     if not value:
         raise ValueError(f"{variable}_FILE: {path} is empty")
+    given = getattr(settings, field)
+    if given is not None and given.get_secret_value() != value:  # (equal: settings copied whole)
+        raise ValueError(f"set {variable} or {variable}_FILE, not both")
     object.__setattr__(settings, field, SecretStr(value))  # the model is frozen once validated
 
 

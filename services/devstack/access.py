@@ -66,6 +66,8 @@ def acl_specs(s: Settings) -> list[tuple[tuple[str, ...], list[str], tuple[str, 
         (("dphp-operator",), [*(a for t in every_topic for a in ("--topic", t)),
                               *(a for n in PROJECTION_SERVICES for a in ("--group", s.group_id(n)))], ("Read",)),
         (("dphp-operator",), ["--cluster"], ("Create", "Describe")),
+        # `make bench` as the operator: its own topics and groups, named bench<run>.*
+        (("dphp-operator",), ["--resource-pattern-type", "prefixed", "--topic", "bench", "--group", "bench"], ("All",)),
     ]
     return specs
 

@@ -72,15 +72,20 @@ def acl_specs(s: Settings) -> list[tuple[tuple[str, ...], list[str], tuple[str, 
     return specs
 
 
+def admin_client_properties(admin_password: str, ca_file) -> str:
+    """A Kafka tool's client configuration as the admin (AclCommand, ConfigCommand)."""
+    return ("security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
+            "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{ADMIN}" password="{admin_password}";\n'
+            f"ssl.truststore.type=PEM\nssl.truststore.location={ca_file}\n")
+
+
 def apply_acls(kl: KafkaLayout, lay: SecureLayout, admin_password: str, settings: Settings) -> None:
     """Adds the ACLs with Kafka's AclCommand as the admin (idempotent), a few JVMs at a time."""
     config = lay.secrets / "admin-client.properties"
     from services.devstack.secure import _write_private
 
-    _write_private(config, "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
-                   "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
-                   f'username="{ADMIN}" password="{admin_password}";\n'
-                   f"ssl.truststore.type=PEM\nssl.truststore.location={lay.ca_file}\n")
+    _write_private(config, admin_client_properties(admin_password, lay.ca_file))
 
     def add(spec) -> None:
         principals, resources, operations = spec

@@ -49,10 +49,7 @@ def write(root: Path) -> None:
     if not (kdir / "cluster.id").exists():
         (kdir / "cluster.id").write_text(kafka._cluster_id() + "\n")
     secure._write_private(kdir / "admin-client.properties",
-                          "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
-                          "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
-                          f'username="{access.ADMIN}" password="{store["kafka"][access.ADMIN]}";\n'
-                          f"ssl.truststore.type=PEM\nssl.truststore.location={root / 'ca.pem'}\n")
+                          access.admin_client_properties(store["kafka"][access.ADMIN], root / "ca.pem"))
     (kdir / "acls.sh").write_text("set -e\n" + "".join(
         "/opt/kafka/bin/kafka-acls.sh --bootstrap-server kafka:9092 --command-config /secrets/kafka/admin-client.properties "
         f"--add {shlex.join(resources)} {' '.join(f'--allow-principal User:{p}' for p in principals)} "

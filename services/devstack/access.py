@@ -83,9 +83,9 @@ def admin_client_properties(admin_password: str, ca_file) -> str:
 def apply_acls(kl: KafkaLayout, lay: SecureLayout, admin_password: str, settings: Settings) -> None:
     """Adds the ACLs with Kafka's AclCommand as the admin (idempotent), a few JVMs at a time."""
     config = lay.secrets / "admin-client.properties"
-    from services.devstack.secure import _write_private
+    from services.devstack.secure import write_private
 
-    _write_private(config, admin_client_properties(admin_password, lay.ca_file))
+    write_private(config, admin_client_properties(admin_password, lay.ca_file))
 
     def add(spec) -> None:
         principals, resources, operations = spec

@@ -30,14 +30,14 @@ def _own(path: Path, uid: int) -> None:
 
 def write(root: Path) -> None:
     lay = secure.SecureLayout(root=root, secrets=root, host=HOST, kafka_port=PORT, pg_port=5432)
-    store = secure._passwords(lay)
+    store = secure.passwords(lay)
     kdir = root / "kafka"
     kdir.mkdir(exist_ok=True)
     if not (kdir / "broker.p12").exists():
         ca_key, ca_cert = certs.make_ca("DPHP CA")
         key, cert = certs.make_server_cert(ca_key, ca_cert, [access.BROKER_CN, HOST, "localhost"])
-        secure._write_private(root / "ca.key", ca_key)
-        secure._write_private(kdir / "broker.p12", certs.pkcs12_keystore(key, cert, ca_cert, store["keystore"]))
+        secure.write_private(root / "ca.key", ca_key)
+        secure.write_private(kdir / "broker.p12", certs.pkcs12_keystore(key, cert, ca_cert, store["keystore"]))
         (root / "ca.pem").write_bytes(ca_cert)
     tls = secure.SecureLayout(root=kdir, secrets=kdir, host=HOST, kafka_port=PORT, pg_port=5432)
     props = secure.broker_properties(tls, store)
@@ -45,10 +45,10 @@ def write(root: Path) -> None:
                   "log.dirs": "/var/lib/kafka/data"})
     layout = kafka.KafkaLayout(state=root, jars_root=root, version="", host=HOST, port=PORT, controller_port=PORT + 1)
     kafka.write_config(layout, props)  # root/kafka/server.properties
-    (kdir / "format.args").write_text(" ".join(secure._scram_users(store)) + "\n")
+    (kdir / "format.args").write_text(" ".join(secure.scram_users(store)) + "\n")
     if not (kdir / "cluster.id").exists():
         (kdir / "cluster.id").write_text(kafka._cluster_id() + "\n")
-    secure._write_private(kdir / "admin-client.properties",
+    secure.write_private(kdir / "admin-client.properties",
                           access.admin_client_properties(store["kafka"][access.ADMIN], root / "ca.pem"))
     (kdir / "acls.sh").write_text("set -e\n" + "".join(
         "/opt/kafka/bin/kafka-acls.sh --bootstrap-server kafka:9092 --command-config /secrets/kafka/admin-client.properties "
@@ -59,13 +59,13 @@ def write(root: Path) -> None:
         _own(path, KAFKA_UID)
     _own(kdir, KAFKA_UID)
     for principal in (access.ADMIN, *access.PRINCIPALS):
-        secure._write_private(root / principal / "kafka.password", store["kafka"][principal])
+        secure.write_private(root / principal / "kafka.password", store["kafka"][principal])
         role = access.DB_ROLE_OF.get(principal)
         if role:
-            secure._write_private(root / principal / "db.password", store["postgres"][role])
-    secure._write_private(root / access.READER / "db.password", store["postgres"][access.READER])
+            secure.write_private(root / principal / "db.password", store["postgres"][role])
+    secure.write_private(root / access.READER / "db.password", store["postgres"][access.READER])
     pg = root / "postgres"
-    secure._write_private(pg / "superuser.password", store["postgres"]["postgres"])
+    secure.write_private(pg / "superuser.password", store["postgres"]["postgres"])
     _own(pg, POSTGRES_UID)
     _own(pg / "superuser.password", POSTGRES_UID)
 
@@ -75,7 +75,7 @@ def roles(root: Path) -> None:
     from services.common.db import migrate
 
     lay = secure.SecureLayout(root=root, secrets=root, host=HOST, kafka_port=PORT, pg_port=5432)
-    store = secure._passwords(lay)
+    store = secure.passwords(lay)
     asyncio.run(access.make_roles(PG_HOST, 5432, secure.DATABASE, store["postgres"]))
     owner = Settings(database_url=f"postgresql://{access.OWNER}@{PG_HOST}:5432/{secure.DATABASE}",
                      database_password=store["postgres"][access.OWNER])

@@ -83,7 +83,7 @@ def _pg_layout(lay: SecureLayout, password: str | None) -> postgres.PostgresLayo
 
 # --- secrets -------------------------------------------------------------------------------------
 
-def _write_private(path: Path, text: str | bytes) -> None:
+def write_private(path: Path, text: str | bytes) -> None:
     """Writes a file readable by its owner only (created so; never briefly world-readable)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(path.name + ".tmp")
@@ -94,7 +94,7 @@ def _write_private(path: Path, text: str | bytes) -> None:
     os.replace(tmp, path)
 
 
-def _passwords(lay: SecureLayout) -> dict:
+def passwords(lay: SecureLayout) -> dict:
     """The stack's passwords, made once (random, URL- and JAAS-safe) and kept in stack.json."""
     if lay.store.exists():
         return json.loads(lay.store.read_text())
@@ -104,7 +104,7 @@ def _passwords(lay: SecureLayout) -> dict:
              "keystore": new()}
     lay.secrets.mkdir(parents=True, exist_ok=True, mode=0o700)
     lay.secrets.chmod(0o700)
-    _write_private(lay.store, json.dumps(store, indent=1))
+    write_private(lay.store, json.dumps(store, indent=1))
     return store
 
 
@@ -123,30 +123,30 @@ def _db_url(lay: SecureLayout, role: str, password: str) -> str:
     return f"postgresql://{role}:{password}@{lay.host}:{lay.pg_port}/{DATABASE}"
 
 
-def _write_env_files(lay: SecureLayout, store: dict) -> None:
+def write_env_files(lay: SecureLayout, store: dict) -> None:
     for principal in access.PRINCIPALS:
         env = principal_env(lay, store, principal)
-        _write_private(lay.env_file(principal), "".join(f"{k}={v}\n" for k, v in env.items()))
+        write_private(lay.env_file(principal), "".join(f"{k}={v}\n" for k, v in env.items()))
     reader = _db_url(lay, access.READER, store["postgres"][access.READER])
-    _write_private(lay.env_file(access.READER), f"DPHP_DATABASE_URL={reader}\n")
+    write_private(lay.env_file(access.READER), f"DPHP_DATABASE_URL={reader}\n")
 
 
 def principal_settings(settings: Settings, principal: str) -> Settings:
     """Settings as the principal (from its .env file): for tests and the stack's own set-up."""
     lay = layout_of(settings)
-    env = principal_env(lay, _passwords(lay), principal)
+    env = principal_env(lay, passwords(lay), principal)
     return Settings(**{k.removeprefix("DPHP_").lower(): v for k, v in env.items()})
 
 
 # --- TLS and the broker --------------------------------------------------------------------------
 
-def _tls(lay: SecureLayout, store: dict) -> None:
+def make_tls(lay: SecureLayout, store: dict) -> None:
     if lay.ca_file.exists() and lay.keystore.exists():
         return
     ca_key, ca_cert = certs.make_ca("DPHP local CA")
     key, cert = certs.make_server_cert(ca_key, ca_cert, [access.BROKER_CN, lay.host, "localhost"])
-    _write_private(lay.root / "tls" / "ca.key", ca_key)
-    _write_private(lay.keystore, certs.pkcs12_keystore(key, cert, ca_cert, store["keystore"]))
+    write_private(lay.root / "tls" / "ca.key", ca_key)
+    write_private(lay.keystore, certs.pkcs12_keystore(key, cert, ca_cert, store["keystore"]))
     lay.ca_file.write_bytes(ca_cert)  # public
 
 
@@ -179,7 +179,7 @@ def broker_properties(lay: SecureLayout, store: dict) -> dict[str, str]:
     }
 
 
-def _scram_users(store: dict) -> tuple[str, ...]:
+def scram_users(store: dict) -> tuple[str, ...]:
     """`--add-scram` arguments of the storage formatter: salted passwords, never the passwords."""
     args: list[str] = []
     for name, password in store["kafka"].items():
@@ -201,10 +201,10 @@ def up(settings: Settings, log=print, with_services: bool = True) -> None:
         raise StackError(f"the secure stack needs its own broker address: DPHP_SECURE_KAFKA_BOOTSTRAP ({lay.bootstrap}) "
                          "equals DPHP_KAFKA_BOOTSTRAP")
     lay.root.mkdir(parents=True, exist_ok=True)
-    store = _passwords(lay)
-    _tls(lay, store)
+    store = passwords(lay)
+    make_tls(lay, store)
     kl = _kafka_layout(settings, lay)
-    log(kafka.start(kl, log=log, overrides=broker_properties(lay, store), format_args=_scram_users(store))
+    log(kafka.start(kl, log=log, overrides=broker_properties(lay, store), format_args=scram_users(store))
         .replace("kafka", "kafka (SASL_SSL)", 1))
     admin = principal_settings_as_admin(settings, lay, store)
     created = asyncio.run(ensure_topics(admin))
@@ -219,7 +219,7 @@ def up(settings: Settings, log=print, with_services: bool = True) -> None:
     log(f"migrations: applied {', '.join(applied)}" if applied else "migrations: up to date")
     asyncio.run(access.grant(owner.database_dsn, owner.db_schema))
     log("postgres: scram-sha-256 only; roles " + ", ".join((access.OWNER, *access.DB_LOGIN_ROLES)))
-    _write_env_files(lay, store)
+    write_env_files(lay, store)
     log(f"credentials: {lay.secrets}/<principal>.env (mode 0600), CA {lay.ca_file}; "
         f"e.g. `env $(cat {lay.env_file('dphp-operator')}) dphp status`")
     if with_services:

@@ -22,7 +22,7 @@ def settings(tmp_path) -> Settings:
 
 def test_the_broker_has_no_plaintext_client_listener_and_denies_without_acls(settings) -> None:
     lay = secure.layout_of(settings)
-    props = secure.broker_properties(lay, secure._passwords(lay))
+    props = secure.broker_properties(lay, secure.passwords(lay))
     assert props["listeners"] == "SASL_SSL://127.0.0.1:19192,CONTROLLER://127.0.0.1:19193"
     assert "PLAINTEXT" not in props["listener.security.protocol.map"].replace("SASL_", "")
     assert props["listener.name.controller.ssl.client.auth"] == "required"
@@ -55,10 +55,10 @@ def test_each_principal_is_allowed_only_what_the_issue_lists(settings) -> None:
 
 def test_secrets_are_made_once_private_and_the_env_files_name_what_a_principal_needs(settings) -> None:
     lay = secure.layout_of(settings)
-    store = secure._passwords(lay)
-    assert secure._passwords(lay) == store  # kept, not made again
+    store = secure.passwords(lay)
+    assert secure.passwords(lay) == store  # kept, not made again
     assert lay.store.stat().st_mode & 0o777 == 0o600 and lay.secrets.stat().st_mode & 0o777 == 0o700
-    secure._write_env_files(lay, store)
+    secure.write_env_files(lay, store)
     op = dict(line.split("=", 1) for line in lay.env_file("dphp-operator").read_text().splitlines())
     assert op["DPHP_KAFKA_SASL_USERNAME"] == "dphp-operator" and op["DPHP_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
     assert op["DPHP_DATABASE_URL"].startswith(f"postgresql://{access.OWNER}:")
@@ -89,7 +89,7 @@ def test_the_tls_material_is_a_ca_and_a_broker_certificate_for_its_address(setti
     from cryptography import x509
 
     lay = secure.layout_of(settings)
-    secure._tls(lay, secure._passwords(lay))
+    secure.make_tls(lay, secure.passwords(lay))
     ca = x509.load_pem_x509_certificate(lay.ca_file.read_bytes())
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     assert (lay.root / "tls" / "ca.key").stat().st_mode & 0o777 == 0o600

@@ -117,14 +117,18 @@ def pg_scram_verifier(password: str, iterations: int = PG_SCRAM_ITERATIONS) -> s
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
-async def make_roles(host: str, port: int, database: str, passwords: dict[str, str]) -> None:
-    """As `postgres`: the owner, the services' roles (projection services in one group role) and
-    the reader, each with its password (set again each time: idempotent), and the database."""
+async def make_roles(host: str, port: int, database: str, passwords: dict[str, str], ssl=None,
+                     reload: bool = False) -> None:
+    """As `postgres` (over TLS with `ssl`): the owner, the services' roles (projection services in
+    one group role) and the reader, each with its password (set again each time: idempotent), and
+    the database; `reload`: the server reads its configuration again first (pg_hba.conf changed)."""
     import asyncpg
 
     conn = await asyncpg.connect(host=host, port=port, user="postgres", password=passwords["postgres"],
-                                 database="postgres", timeout=10)
+                                 database="postgres", timeout=10, ssl=ssl)
     try:
+        if reload:
+            await conn.execute("SELECT pg_reload_conf()")
         existing = {r["rolname"] for r in await conn.fetch("SELECT rolname FROM pg_roles")}
         if WRITERS not in existing:
             await conn.execute(f"CREATE ROLE {WRITERS} NOLOGIN")

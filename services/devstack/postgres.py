@@ -95,6 +95,17 @@ def _prepare_dirs(layout: PostgresLayout) -> None:
         p = p.parent
 
 
+def give_to_server_user(*paths: Path) -> None:
+    """Files the server reads (its TLS key and certificate) owned by the server's user: PostgreSQL
+    refuses a key file others can read, and runs as `postgres` when started by root."""
+    if os.geteuid() != 0:
+        return
+    _as_server_user()
+    entry = pwd.getpwnam("postgres")
+    for path in paths:
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
 def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if result.returncode != 0:

@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import secrets
+import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,10 @@ class SecureLayout:
     @property
     def keystore(self) -> Path:
         return self.root / "tls" / "broker.p12"
+
+    @property
+    def pg_tls(self) -> Path:
+        return self.root / "postgres" / "tls"
 
     @property
     def store(self) -> Path:
@@ -120,7 +125,9 @@ def principal_env(lay: SecureLayout, store: dict, principal: str) -> dict[str, s
 
 
 def _db_url(lay: SecureLayout, role: str, password: str) -> str:
-    return f"postgresql://{role}:{password}@{lay.host}:{lay.pg_port}/{DATABASE}"
+    """A role's URL: TLS required, the server's certificate and host name checked against the CA."""
+    return (f"postgresql://{role}:{password}@{lay.host}:{lay.pg_port}/{DATABASE}"
+            f"?sslmode=verify-full&sslrootcert={lay.ca_file}")
 
 
 def write_env_files(lay: SecureLayout, store: dict) -> None:
@@ -141,13 +148,40 @@ def principal_settings(settings: Settings, principal: str) -> Settings:
 # --- TLS and the broker --------------------------------------------------------------------------
 
 def make_tls(lay: SecureLayout, store: dict) -> None:
-    if lay.ca_file.exists() and lay.keystore.exists():
-        return
-    ca_key, ca_cert = certs.make_ca("DPHP local CA")
-    key, cert = certs.make_server_cert(ca_key, ca_cert, [access.BROKER_CN, lay.host, "localhost"])
-    write_private(lay.root / "tls" / "ca.key", ca_key)
-    write_private(lay.keystore, certs.pkcs12_keystore(key, cert, ca_cert, store["keystore"]))
-    lay.ca_file.write_bytes(ca_cert)  # public
+    """The CA (once), the broker's keystore and PostgreSQL's certificate and key (once each)."""
+    ca_key_file = lay.root / "tls" / "ca.key"
+    if not (lay.ca_file.exists() and ca_key_file.exists()):
+        ca_key, ca_cert = certs.make_ca("DPHP local CA")
+        write_private(ca_key_file, ca_key)
+        lay.ca_file.write_bytes(ca_cert)  # public
+        for old in (lay.keystore, lay.pg_tls / "server.key"):
+            old.unlink(missing_ok=True)
+    ca_key, ca_cert = ca_key_file.read_bytes(), lay.ca_file.read_bytes()
+    if not lay.keystore.exists():
+        key, cert = certs.make_server_cert(ca_key, ca_cert, [access.BROKER_CN, lay.host, "localhost"])
+        write_private(lay.keystore, certs.pkcs12_keystore(key, cert, ca_cert, store["keystore"]))
+    if not (lay.pg_tls / "server.key").exists():
+        key, cert = certs.make_server_cert(ca_key, ca_cert, ["dphp-postgres", lay.host, "localhost"])
+        write_private(lay.pg_tls / "server.key", key)
+        (lay.pg_tls / "server.crt").write_bytes(cert)
+        postgres.give_to_server_user(lay.pg_tls, lay.pg_tls / "server.key", lay.pg_tls / "server.crt")
+
+
+def postgres_tls_options(lay: SecureLayout) -> dict[str, str]:
+    return {"ssl": "on", "ssl_cert_file": str(lay.pg_tls / "server.crt"),
+            "ssl_key_file": str(lay.pg_tls / "server.key"), "ssl_min_protocol_version": "TLSv1.2"}
+
+
+def require_tls_in_hba(data: Path) -> bool:
+    """Makes every TCP rule of pg_hba.conf `hostssl` (a connection without TLS matches none and is
+    refused); True when it changed the file (the server then reloads it)."""
+    hba = data / "pg_hba.conf"
+    lines = hba.read_text().splitlines(keepends=True)
+    changed = [("hostssl" + line[4:]) if line.startswith("host ") or line.startswith("host\t") else line for line in lines]
+    if changed == lines:
+        return False
+    hba.write_text("".join(changed))
+    return True
 
 
 def broker_properties(lay: SecureLayout, store: dict) -> dict[str, str]:
@@ -212,13 +246,15 @@ def up(settings: Settings, log=print, with_services: bool = True) -> None:
     access.apply_acls(kl, lay, store["kafka"][access.ADMIN], settings)
     log(f"kafka ACLs: {len(access.PRINCIPALS)} principals, nothing allowed without an ACL")
     pl = _pg_layout(lay, store["postgres"]["postgres"])
-    log(postgres.start(pl, log=log))
-    asyncio.run(access.make_roles(lay.host, lay.pg_port, DATABASE, store["postgres"]))
+    log(postgres.start(pl, log=log, options=postgres_tls_options(lay)))
+    tls = ssl.create_default_context(cafile=str(lay.ca_file))
+    asyncio.run(access.make_roles(lay.host, lay.pg_port, DATABASE, store["postgres"], ssl=tls,
+                                  reload=require_tls_in_hba(pl.data)))
     owner = settings.model_copy(update={"database_url": _db_url(lay, access.OWNER, store["postgres"][access.OWNER])})
     applied = asyncio.run(migrate(owner))
     log(f"migrations: applied {', '.join(applied)}" if applied else "migrations: up to date")
     asyncio.run(access.grant(owner.database_dsn, owner.db_schema))
-    log("postgres: scram-sha-256 only; roles " + ", ".join((access.OWNER, *access.DB_LOGIN_ROLES)))
+    log("postgres: TLS and scram-sha-256 only; roles " + ", ".join((access.OWNER, *access.DB_LOGIN_ROLES)))
     write_env_files(lay, store)
     log(f"credentials: {lay.secrets}/<principal>.env (mode 0600), CA {lay.ca_file}; "
         f"e.g. `env $(cat {lay.env_file('dphp-operator')}) dphp status`")
@@ -268,7 +304,7 @@ def status(settings: Settings) -> list[tuple[str, str, int | None, bool]]:
     lay = layout_of(settings)
     kl, pl = _kafka_layout(settings, lay), _pg_layout(lay, None)
     rows = [("kafka (secure)", f"SASL_SSL {lay.bootstrap}", kl.process.pid(), port_open(lay.host, lay.kafka_port)),
-            ("postgres (secure)", f"postgresql://{lay.host}:{lay.pg_port}/{DATABASE} (scram-sha-256)",
+            ("postgres (secure)", f"postgresql://{lay.host}:{lay.pg_port}/{DATABASE} (TLS, scram-sha-256)",
              pl.process.pid(), port_open(lay.host, lay.pg_port))]
     base = stack_settings(settings)
     for name in SERVICE_NAMES:

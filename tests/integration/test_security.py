@@ -67,7 +67,8 @@ class SecureStack:
     def dsn(self, role: str, password: str | None = None) -> str:
         store = json.loads(self.layout.store.read_text())
         pw = store["postgres"][role] if password is None else password
-        return f"postgresql://{role}:{pw}@{self.layout.host}:{self.layout.pg_port}/dphp"
+        return (f"postgresql://{role}:{pw}@{self.layout.host}:{self.layout.pg_port}/dphp"
+                f"?sslmode=verify-full&sslrootcert={self.layout.ca_file}")
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +224,28 @@ def test_postgres_refuses_connections_without_the_right_password(stack) -> None:
             asyncio.run(attempt(**kwargs))
     hba = (stack.layout.root / "postgres" / "data" / "pg_hba.conf").read_text()
     rules = [line.split() for line in hba.splitlines() if line.strip() and not line.startswith("#")]
-    assert rules and all(rule[-1] == "scram-sha-256" for rule in rules), rules
+    assert rules and all(rule[-1] == "scram-sha-256" and rule[0] in ("hostssl", "local") for rule in rules), rules
+
+    # the right password without TLS is refused too: every TCP rule is hostssl
+    store = json.loads(stack.layout.store.read_text())
+    with pytest.raises(asyncpg.InvalidAuthorizationSpecificationError):
+        asyncio.run(attempt(user=access.OWNER, password=store["postgres"][access.OWNER], ssl=False))
+    asyncio.run(attempt(user=access.OWNER, password=store["postgres"][access.OWNER], ssl="require"))
+
+
+def test_every_database_session_of_the_services_is_encrypted(stack, published) -> None:
+    async def sessions():
+        conn = await asyncpg.connect(stack.dsn("postgres"), timeout=10)
+        try:
+            return await conn.fetch("SELECT a.usename, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) "
+                                    "WHERE a.backend_type = 'client backend'")
+        finally:
+            await conn.close()
+
+    rows = asyncio.run(sessions())
+    users = {r["usename"] for r in rows}
+    assert {"dphp_registrations", "dphp_movements", "dphp_meetings", "dphp_report"} <= users, users
+    assert all(r["ssl"] for r in rows), rows
 
 
 def test_dphp_reader_cannot_select_personal_data_and_services_are_no_superusers(stack, published) -> None:

@@ -85,12 +85,26 @@ def test_scram_verifiers_follow_rfc5802() -> None:
     assert base64.b64decode(salted_pw) == hashlib.pbkdf2_hmac("sha512", b"pw", base64.b64decode(salt), n)
 
 
-def test_the_tls_material_is_a_ca_and_a_broker_certificate_for_its_address(settings) -> None:
+def test_the_tls_material_is_a_ca_and_a_broker_certificate_for_its_address(settings, monkeypatch) -> None:
     from cryptography import x509
 
+    from services.devstack import postgres
+
+    monkeypatch.setattr(postgres, "give_to_server_user", lambda *paths: None)  # no chown in a unit test
     lay = secure.layout_of(settings)
     secure.make_tls(lay, secure.passwords(lay))
     ca = x509.load_pem_x509_certificate(lay.ca_file.read_bytes())
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     assert (lay.root / "tls" / "ca.key").stat().st_mode & 0o777 == 0o600
     assert lay.keystore.stat().st_mode & 0o777 == 0o600
+    assert (lay.pg_tls / "server.key").stat().st_mode & 0o777 == 0o600
+    assert x509.load_pem_x509_certificate((lay.pg_tls / "server.crt").read_bytes()).issuer == ca.subject
+
+
+def test_every_tcp_rule_of_pg_hba_requires_tls(tmp_path) -> None:
+    (tmp_path / "pg_hba.conf").write_text("# comment host\nlocal all all scram-sha-256\n"
+                                          "host    all all 127.0.0.1/32 scram-sha-256\nhost\treplication all ::1/128 scram-sha-256\n")
+    assert secure.require_tls_in_hba(tmp_path)
+    lines = (tmp_path / "pg_hba.conf").read_text().splitlines()
+    assert lines[2].startswith("hostssl    all") and lines[3].startswith("hostssl\treplication")
+    assert not secure.require_tls_in_hba(tmp_path)  # already so: unchanged, no reload

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EVENTS ?=
 
-.PHONY: install demo test test-unit test-integration test-e2e faults faults-short up down status bench schemas clean
+.PHONY: install system-deps bench-web bench-publish bench-scale demo test test-unit test-integration test-e2e faults faults-short up down status bench schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,12 +15,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## Debian packages of features and tests (apt-get, when absent): chromium and pdftotext (PDF forms,
+## browser and PDF tests), prometheus and promtool (`dphp dev up --monitoring`, the rules test).
+system-deps:
+	scripts/system-deps.sh
+
 ## The main job: start the stack and the services, publish a Blora sample, print the recap.
 demo: $(STAMP)
 	$(BIN)/dphp demo
 
 ## All tests: unit, integration (real Kafka and PostgreSQL) and end-to-end.
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -m "unit or integration or e2e"
 
 test-unit: $(STAMP)
@@ -58,5 +63,20 @@ bench: $(STAMP)
 	$(BIN)/dphp dev up --no-services
 	$(BIN)/python -m bench.run $(if $(EVENTS),--events $(EVENTS))
 
+## dphp publish's paths side by side: per-event, batched (workers), bare aiokafka (the limit).
+bench-publish: $(STAMP)
+	$(BIN)/dphp dev up --no-services
+	$(BIN)/python -m bench.publish $(if $(EVENTS),--events $(EVENTS))
+
+## Cost against size (default 0.1 M, 1 M, 5 M events; SIZES=100000,1000000,5000000,full adds the whole
+## province, 28.4 M voters): appends to docs/scale.md with a plot.
+bench-scale: $(STAMP)
+	$(BIN)/dphp dev up --no-services
+	$(BIN)/python -m bench.scale $(if $(SIZES),--sizes $(SIZES))
+
 clean: down
 	rm -rf .dphp
+
+## Latency of the web pages (p50/p99 of a province and a kabupaten page) on the configured projection.
+bench-web: $(STAMP)
+	$(BIN)/python -m bench.web

@@ -19,9 +19,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import asyncpg
 
-from bench.run import REGION, SERVICES, Figures, bench_settings, catch_up, delete_groups, end_offsets, voters_for
+from bench.run import REGION, Figures, bench_settings, catch_up, drop_consumers, end_offsets, voters_for
 from services.common.settings import Settings
 
 
@@ -61,12 +60,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 from bench.profile import markdown, summarize
 
                 print(markdown(summarize(spy.out, top=25), "registrations"), flush=True)
-            await delete_groups(s, [s.group_id(svc) for svc in SERVICES])
-            conn = await asyncpg.connect(s.database_dsn, timeout=10)
-            try:
-                await conn.execute(f"DROP SCHEMA IF EXISTS {s.db_schema} CASCADE")
-            finally:
-                await conn.close()
+            await drop_consumers(s)
     finally:
         if args.keep_topics:
             print(f"topics kept: --topics {topics_uid}", file=sys.stderr)

@@ -215,6 +215,16 @@ async def delete_groups(settings: Settings, groups: list[str]) -> None:
         await admin.close()
 
 
+async def drop_consumers(s: Settings) -> None:
+    """Removes what the services of a run leave behind: their consumer groups and the schema."""
+    await delete_groups(s, [s.group_id(svc) for svc in SERVICES])
+    conn = await asyncpg.connect(s.database_dsn, timeout=10)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {s.db_schema} CASCADE")
+    finally:
+        await conn.close()
+
+
 # --- phases ---------------------------------------------------------------------------------------------
 
 class _CatchUp:

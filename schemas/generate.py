@@ -123,7 +123,11 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     recap["title"] = "dphp.recap message v1"
     recap["description"] = (
         "Recap of one region on the compacted dphp.recap topic (key: region_code). "
-        "as_of is the time of the newest event included, published_at when it was produced."
+        "as_of is the time of the newest event included, published_at when it was produced. "
+        "Privacy threshold (contract 1.1, section 5): a TPS row whose eligible voters (male + female) are "
+        "fewer than DPHP_PRIVACY_MIN_VOTERS (default 10) carries null disabled and disability_by_type "
+        "(withheld: at a small TPS they would reveal a neighbour's disability); every other figure, and "
+        "every row of desa level and above, is exact."
     )
     out["recap.v1.json"] = recap
     return out

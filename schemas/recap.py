@@ -13,6 +13,10 @@ Region codes by level: ``ID`` (nasional), ``33`` (provinsi), ``33.16`` (kabupate
 (kecamatan), ``33.16.01.2001`` (desa), ``33.16.01.2001/001`` (tps, number in 3 digits). The model
 checks that the code has the shape of its level, not that it exists.
 
+At a TPS with fewer eligible voters than the privacy threshold (``DPHP_PRIVACY_MIN_VOTERS``,
+default 10) ``disabled`` and ``disability_by_type`` are null (withheld, CONTRACT 5 version 1.1);
+rows of desa level and above are always exact.
+
 ``as_of`` is the ``time`` of the newest event included (null when none is), ``published_at`` when
 the message was produced. Strict like the events: counts are ``int`` (cast database numerics),
 times are aware ``datetime`` objects (RFC 3339 strings with offset in JSON). Unknown fields are
@@ -77,7 +81,13 @@ class DisabilityByType(BaseModel):
 class RecapRow(BaseModel):
     """A region and its counting fields (CONTRACT 3): a row of `dphp report --format json`."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, strict=True, hide_input_in_errors=True)
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, strict=True, hide_input_in_errors=True,
+        # The privacy threshold (CONTRACT 5): only a TPS row may carry null disability figures.
+        json_schema_extra={"if": {"properties": {"level": {"not": {"const": "tps"}}}},
+                           "then": {"properties": {"disabled": {"type": "integer"},
+                                                   "disability_by_type": {"type": "object"}}}},
+    )
 
     level: RecapLevel
     region_code: str = Field(
@@ -93,8 +103,10 @@ class RecapRow(BaseModel):
     tps_count: int = Field(ge=0)
     tps_loksus_count: int = Field(ge=0)
     new_voters: int = Field(ge=0)
-    disabled: int = Field(ge=0)
-    disability_by_type: DisabilityByType
+    disabled: int | None = Field(ge=0, description=(
+        "eligible voters with a disability; null (withheld) only at a TPS with fewer eligible voters "
+        "than the privacy threshold (DPHP_PRIVACY_MIN_VOTERS, default 10)"))
+    disability_by_type: DisabilityByType | None = Field(description="null exactly when `disabled` is null")
     under_age: int = Field(ge=0)
     over_capacity_tps: int = Field(ge=0)
 
@@ -104,6 +116,10 @@ class RecapRow(BaseModel):
             raise PydanticCustomError(
                 "region_level", "region_code does not have the shape of a {level} code", {"level": self.level}
             )
+        if (self.disabled is None) != (self.disability_by_type is None):
+            raise PydanticCustomError("withheld", "disabled and disability_by_type are null together or not at all")
+        if self.disabled is None and self.level != "tps":
+            raise PydanticCustomError("withheld", "only a TPS row may withhold its disability figures")
         return self
 
     @classmethod

@@ -150,3 +150,10 @@ def demo(
     say("   dphp status                                     # positions, lag, freshness")
     say("   dphp dev status                                 # processes and addresses")
     say("stop everything with: dphp dev down   (or: make down)")
+    say(f"the recap of Kabupaten Blora on the web: {web_address(settings)}/region/{DEMO_REGION}")
+
+
+def web_address(settings) -> str:
+    """The web service's address as a browser on this machine reaches it."""
+    host = "127.0.0.1" if settings.web_host in ("0.0.0.0", "::") else settings.web_host
+    return f"http://{host}:{settings.web_port}"

@@ -26,6 +26,8 @@ def dev_up(
     services: bool = typer.Option(True, "--services/--no-services", help="also start the DPHP services"),
     secure: bool = typer.Option(False, "--secure", help="the second, authenticated and encrypted stack "
                                 "(SASL_SSL, ACLs, scram-sha-256) on its own ports; credentials in <state>/secrets"),
+    monitoring: bool = typer.Option(False, "--monitoring",
+                                    help="also start Prometheus (Debian's `prometheus`) scraping the services"),
 ) -> None:
     """Start the broker, the database and the services (idempotent); create topics; migrate."""
     from services.devstack.stack import up
@@ -36,7 +38,7 @@ def dev_up(
 
         secure_stack.up(load_settings(), log=log_stderr, with_services=services)
     else:
-        up(load_settings(), log=log_stderr, with_services=services)
+        up(load_settings(), log=log_stderr, with_services=services, with_monitoring=monitoring)
     log_stderr(f"stack up in {time.monotonic() - started:.1f} s; `dphp dev status` shows it, `dphp dev down` stops it")
 
 
@@ -59,25 +61,26 @@ def dev_status(fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", 
     if secure:
         from services.devstack import secure as secure_stack
 
-        rows = [{"component": name, "address": address, "managed": True, "pid": pid, "up": up}
-                for name, address, pid, up in secure_stack.status(load_settings())]
+        rows = [{"component": name, "address": address, "managed": True, "pid": pid, "up": up, "http": http}
+                for name, address, pid, up, http in secure_stack.status(load_settings())]
     else:
         rows = [
-            {"component": c.name, "address": c.address, "managed": c.managed, "pid": c.pid, "up": c.up}
+            {"component": c.name, "address": c.address, "managed": c.managed, "pid": c.pid, "up": c.up, "http": c.http}
             for c in status(load_settings())
         ]
     if fmt is OutputFormat.json:
         print(json.dumps(rows))
     elif fmt is OutputFormat.csv:
-        print("component,address,managed,pid,up")
+        print("component,address,managed,pid,up,http")
         for r in rows:
-            print(f"{r['component']},{r['address']},{r['managed']},{r['pid'] or ''},{r['up']}")
+            print(f"{r['component']},{r['address']},{r['managed']},{r['pid'] or ''},{r['up']},{r['http'] or ''}")
     else:
-        table = Table("component", "address", "started by dphp", "pid", "state")
+        table = Table("component", "address", "started by dphp", "pid", "state", "http (/metrics, /health)")
         for r in rows:
             table.add_row(r["component"], r["address"],
                           "yes" if r["managed"] else ("no (external)" if r["up"] else "-"),
-                          str(r["pid"] or "-"), Text("up", "green") if r["up"] else Text("down", "red"))
+                          str(r["pid"] or "-"), Text("up", "green") if r["up"] else Text("down", "red"),
+                          r["http"] or "-")
         out.print(table)
 
 

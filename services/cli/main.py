@@ -16,6 +16,7 @@ app = typer.Typer(
 def _register() -> None:
     # Each command module adds its commands to `app`; imports stay cheap (no I/O at import).
     from services.cli import demo_cmd, dev_cmd, dlq_cmd, publish_cmd, read_cmd, replay_cmd, sample_cmd  # noqa: F401
+    from services.cli import subscribe_cmd  # noqa: F401
 
 
 def main() -> None:

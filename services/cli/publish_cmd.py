@@ -14,7 +14,8 @@ import typer
 from services.cli.common import OutputFormat, err, expected_errors, fail, load_settings
 from services.cli.main import app
 from services.common.logs import quiet_kafka_logs
-from services.operations.publishing import count_lines, publish
+from services.operations.batch_publishing import publish_batched
+from services.operations.publishing import count_lines
 
 
 @app.command("publish")
@@ -24,6 +25,9 @@ def publish_cmd(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table, json or csv"),
 ) -> None:
     """Validate events and publish the valid ones (idempotent producer, acks=all).
+
+    Validation runs in DPHP_PUBLISH_WORKERS processes (default: one per CPU); the valid events
+    go out in batches per partition, in file order within each partition.
 
     Rejected lines are reported with file, line number and reason; exit 1 if any was rejected.
     """
@@ -38,7 +42,7 @@ def publish_cmd(
     with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("publish", total=total_lines)
-        result = asyncio.run(publish(settings, files, progress=lambda n: bar.advance(task, n)))
+        result = asyncio.run(publish_batched(settings, files, progress=lambda n: bar.advance(task, n)))
     rate = result.accepted / result.seconds if result.seconds > 0 else 0.0
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps({"accepted": result.accepted, "rejected": result.rejected}) + "\n")

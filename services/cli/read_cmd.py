@@ -5,24 +5,55 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
+import enum
 import io
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from services.cli.common import CELL_LIMIT, OutputFormat, cell, dump_json, expected_errors, fail, load_settings, out
+from services.cli.common import CELL_LIMIT, OutputFormat, cell, dump_json, err, expected_errors, fail, load_settings, out
 from services.cli.main import app
 from schemas.recap import RECAP_COUNT_FIELDS as RECAP_FIELDS
 from services.common.logs import quiet_kafka_logs
 from services.operations import reading, regions
-from services.operations.status import gather_status
+from services.operations.status import breaches, gather_status
 from services.projection.recap import DECLARED_FIELDS, LEVELS
 
 FORMAT = typer.Option(OutputFormat.table, "--format", help="table, json or csv")
+
+
+class PrintableFormat(str, enum.Enum):
+    """The formats of `report` and `meetings`: the data formats, and printable forms."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    html = "html"
+    pdf = "pdf"
+
+
+PRINTABLE = typer.Option(PrintableFormat.table, "--format",
+                         help="table, json, csv, or a printable form: html or pdf (with --out FILE)")
+OUT = typer.Option(None, "--out", help="file for --format html|pdf (html without it: stdout)")
+
+
+def write_printable(fmt: PrintableFormat, out_file: Path | None, make_html) -> None:
+    """Renders the printable form (`make_html()`: a coroutine giving its HTML) to --out or stdout."""
+    from services.web.printing import write
+
+    if fmt is PrintableFormat.pdf and out_file is None:
+        fail("--format pdf needs --out FILE", code=2)
+    html = asyncio.run(make_html())
+    if out_file is None:
+        sys.stdout.write(html)
+        return
+    written = write(html, fmt.value, out_file, load_settings().chromium)
+    err.print(f"wrote {written}")
 
 
 def parse_time(value: str | None) -> dt.datetime | None:
@@ -70,12 +101,18 @@ def report(
     region: str = typer.Option(..., "--region", help="region code: ID, 33, 33.16, 33.16.01, 33.16.01.2001"),
     level: str | None = typer.Option(None, "--level", help=f"one of {', '.join(LEVELS)}; default: the level below"),
     as_of: str | None = typer.Option(None, "--as-of", help="recap over the events up to this RFC 3339 time"),
-    fmt: OutputFormat = FORMAT,
+    printable: PrintableFormat = PRINTABLE,
+    out_file: Path | None = OUT,
 ) -> None:
-    """One recap row for every region of a level inside a region."""
+    """One recap row for every region of a level inside a region (html/pdf: the A4 recap form)."""
     settings = load_settings()
     level = reading.resolve_level(region, level)
     t = parse_time(as_of)
+    if printable in (PrintableFormat.html, PrintableFormat.pdf):
+        from services.web.printing import report_html
+
+        return write_printable(printable, out_file, lambda: report_html(settings, region, level, t))
+    fmt = OutputFormat(printable.value)
     ordered = asyncio.run(reading.report(settings, region, level, t))
     columns = ["region_code", "name", "male", "female", "total", "tps_count", "tps_loksus_count",
                "new_voters", "disabled", "under_age", "over_capacity_tps"]
@@ -95,10 +132,19 @@ def report(
 @expected_errors
 def meetings(
     region: str | None = typer.Option(None, "--region", help="only meetings of this region or inside it"),
-    fmt: OutputFormat = FORMAT,
+    printable: PrintableFormat = PRINTABLE,
+    out_file: Path | None = OUT,
 ) -> None:
-    """Recapitulation meetings with attendees, declared and computed figures and the discrepancy."""
+    """Recapitulation meetings with attendees, declared and computed figures and the discrepancy
+    (html/pdf: the minutes, a page per meeting)."""
     settings = load_settings()
+    if printable in (PrintableFormat.html, PrintableFormat.pdf):
+        from services.web.printing import meetings_html
+
+        if region:
+            regions.check_region(region)
+        return write_printable(printable, out_file, lambda: meetings_html(settings, region))
+    fmt = OutputFormat(printable.value)
     rows = asyncio.run(reading.meetings(settings, region))
     if fmt is OutputFormat.json:
         keys = ["meeting_id", "level", "region_code", "stage", "held_at", "data_cutoff", "attendees",
@@ -125,11 +171,25 @@ def meetings(
 
 @app.command("status")
 @expected_errors
-def status(fmt: OutputFormat = FORMAT) -> None:
-    """Per consumer group and partition: stored position, end offset, lag; projection freshness."""
+def status(
+    fmt: OutputFormat = FORMAT,
+    fail_on_lag: int | None = typer.Option(None, "--fail-on-lag", min=0, metavar="N",
+                                           help="exit 3 when any group's lag exceeds N records"),
+    max_staleness: float | None = typer.Option(None, "--max-staleness", min=0, metavar="SECONDS",
+                                               help="exit 3 when a group with lag applied no batch for SECONDS"),
+) -> None:
+    """Per consumer group and partition: stored position, end offset, lag; projection freshness.
+    Exit 3 (for cron and other monitors) when --fail-on-lag or --max-staleness is exceeded."""
     quiet_kafka_logs()
     settings = load_settings()
     result = asyncio.run(gather_status(settings))
+    show_status(settings, result, fmt)
+    problems = breaches(result, fail_on_lag, max_staleness)
+    if problems:
+        fail("; ".join(problems), code=3)
+
+
+def show_status(settings, result: dict, fmt: OutputFormat) -> None:
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps(result) + "\n")
         return
@@ -145,14 +205,18 @@ def status(fmt: OutputFormat = FORMAT) -> None:
 
 
 @app.command("run")
-def run(service: str = typer.Argument(..., help="registrations, movements, meetings or report")) -> None:
+def run(service: str = typer.Argument(..., help="registrations, movements, meetings, report or web")) -> None:
     """Run one service in the foreground (any number of instances may run: a projection service's
     instances share its partitions, a second report instance waits as a standby)."""
     import importlib
 
-    known = ("registrations", "movements", "meetings", "report")
+    known = ("registrations", "movements", "meetings", "report", "web")
     if service not in known:
         fail(f"unknown service {service!r}: choose one of {', '.join(known)}", code=2)
+    if service == "web":  # an HTTP server (uvicorn), not a FastStream app
+        from services.web.app import serve
+
+        return serve(load_settings())
     module = importlib.import_module(f"services.{service}.app")
     try:
         asyncio.run(module.create_app(load_settings()).run())

@@ -1,4 +1,4 @@
-"""`dphp sample`: write a deterministic, realistic sample of events (JSONL) for one kabupaten/kota."""
+"""`dphp sample`: write a deterministic, realistic sample of events (JSONL) for a kabupaten/kota or a provinsi."""
 
 from __future__ import annotations
 
@@ -21,28 +21,38 @@ def sample(
                                   "(replaced if it exists; written to FILE.tmp first).",
                                   dir_okay=False, show_default=False),
     region: str = typer.Option("33.16", "--region", "-r",
-                               help="Kemendagri code of a kabupaten/kota: 33.16 is Kabupaten Blora."),
-    voters: int = typer.Option(700_000, "--voters", "-n",
-                               help="Number of voters (distinct NIKs); Blora had about 700,000."),
+                               help="Kemendagri code of a kabupaten/kota (33.16 is Kabupaten Blora) or of a "
+                               "provinsi (33 is Jawa Tengah: every kabupaten/kota of it)."),
+    voters: int = typer.Option(None, "--voters", "-n", show_default=False,
+                               help="Number of voters (distinct NIKs). Default: 700,000 for a kabupaten "
+                               "(Blora had about that); for Jawa Tengah its 28,427,616."),
     seed: int = typer.Option(1, "--seed", help="The same seed, region and voters give byte-identical output."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format",
                                      help="Summary on stdout as table, json or csv."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar on stderr."),
 ) -> None:
-    """Write a sample of DPHP events for one kabupaten/kota: voters registered during coklit
+    """Write a sample of DPHP events for one kabupaten/kota, or for every one of a provinsi
+    (voters split by the kabupaten/kota's sizes; memory of one kabupaten at a time): voters registered during coklit
     (with corrections), voters moved (every reason, out of the region, into TPS 901 lokasi
     khusus) and the recapitulation meetings of every desa, kecamatan and the kabupaten.
     Publish it with `dphp publish FILE`."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from services.sample.generator import SampleError, check_region, write_sample
+    from services.sample.province import check_province, default_voters, write_province_sample
 
-    if voters < 1:
-        fail(f"--voters must be at least 1, not {voters}", code=2)
+    province = region.strip().isdigit() and len(region.strip()) == 2
     try:
-        region, _ = check_region(region)
+        region, _ = check_province(region) if province else check_region(region)
     except SampleError as exc:
         fail(str(exc), code=2)
+    if voters is None:
+        voters = (default_voters(region) or 0) if province else 700_000
+        if voters == 0:
+            fail(f"give --voters for provinsi {region} (no default size known)", code=2)
+    if voters < 1:
+        fail(f"--voters must be at least 1, not {voters}", code=2)
+    write = write_province_sample if province else write_sample
     folder = out_file.parent
     if not folder.is_dir():
         fail(f"cannot write {out_file}: no such directory {folder}", code=1)
@@ -58,7 +68,7 @@ def sample(
 
     try:
         try:
-            stats = write_sample(region, voters, seed, out_file, progress=advance)
+            stats = write(region, voters, seed, out_file, progress=advance)
         finally:
             progress.stop()
     except SampleError as exc:

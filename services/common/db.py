@@ -81,6 +81,14 @@ async def migrate(settings: Settings) -> list[str]:
                     f"INSERT INTO {schema}.schema_migrations (version, name) VALUES ($1, $2)", version, path.name
                 )
             applied.append(path.name)
+        await _record_privacy_threshold(conn, schema, settings.privacy_min_voters)
         return applied
     finally:
         await conn.close()
+
+
+async def _record_privacy_threshold(conn: asyncpg.Connection, schema: str, min_voters: int) -> None:
+    """The reader's views and as-of function read the threshold (DPHP_PRIVACY_MIN_VOTERS) from
+    the projection's `privacy_config` (migration 007); written only when it changes."""
+    await conn.execute(
+        f"UPDATE {schema}.privacy_config SET min_voters = $1 WHERE min_voters IS DISTINCT FROM $1", min_voters)

@@ -74,6 +74,35 @@ class Settings(BaseSettings):
     report_interval_s: float = Field(5.0, gt=0)
     # dphp replay: bound of the switch-over's wait for its lock and of each catch-up to a fixed target.
     replay_switch_timeout_s: float = Field(60.0, gt=0)
+    # Privacy threshold (CONTRACT 5): what readers and the recap topic see of a TPS with fewer
+    # eligible voters than this withholds its `disabled` and `disability_by_type` (null).
+    privacy_min_voters: int = Field(10, ge=0)
+
+    # Operations (README "Monitoring"): each service's HTTP server with /metrics and /health/*.
+    metrics_enabled: bool = True  # false: no HTTP server, no lag monitor, no FastStream middleware
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(0, ge=0, le=65535)  # 0: a free port, logged and written to http_address_file
+    http_address_file: Path | None = None  # where the bound address is written (`dphp dev up` sets it)
+    # Seconds between looks at positions and end offsets (lag, database and broker up).
+    metrics_interval_s: float = Field(5.0, gt=0)
+    # A partition whose lag has not moved its stored position for this long makes a service not ready.
+    stall_after_s: float = Field(60.0, gt=0)
+    log_format: Literal["text", "json"] = "text"
+    # `dphp dev up --monitoring`: the port of the local Prometheus server (Debian's `prometheus`).
+    prometheus_port: int = Field(9090, ge=1, le=65535)
+
+    # The web service (`dphp run web`): address it listens on.
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8000, ge=1, le=65535)
+    # Headless Chromium for `--format pdf` (Debian's `chromium`): a command name or a path.
+    chromium: str = "chromium"
+
+    # dphp publish: validating processes (0: one per CPU; 1: validate in the publishing process) and
+    # the producer's record batches (bytes, linger, compression: none, lz4, zstd, snappy or gzip).
+    publish_workers: int = Field(0, ge=0, le=64)
+    publish_batch_bytes: int = Field(1 << 20, ge=16384, le=1 << 20)  # the input topics take 1 MiB + 64 KiB
+    publish_linger_ms: int = Field(20, ge=0)
+    publish_compression: str | None = Field(None, pattern=r"^(lz4|zstd|snappy|gzip)$")
 
     # Local stack (dphp dev up): state, logs and PID files; jar cache
     state_dir: Path = Path(".dphp")
@@ -85,6 +114,7 @@ class Settings(BaseSettings):
     # `dphp dev up --secure`: the second, authenticated and encrypted local stack (README "Security").
     secure_kafka_bootstrap: str = "127.0.0.1:9192"
     secure_database_port: int = Field(5433, ge=1, le=65535)
+    secure_web_port: int = Field(8100, ge=1, le=65535)  # the secure stack's web service (the plain one: web_port)
 
     @model_validator(mode="after")
     def _security_rules(self) -> Settings:

@@ -260,7 +260,7 @@ def up(settings: Settings, log=print, with_services: bool = True) -> None:
         f"e.g. `env $(cat {lay.env_file('dphp-operator')}) dphp status`")
     if with_services:
         base = stack_settings(settings)
-        for line in start_services(base, env_for=lambda name: _service_env(lay, store, name)):
+        for line in start_services(base, env_for=lambda name: _service_env(settings, lay, store, name)):
             log(line)
 
 
@@ -276,9 +276,15 @@ def _secret(value: str):
     return SecretStr(value)
 
 
-def _service_env(lay: SecureLayout, store: dict, name: str) -> dict[str, str]:
+def _service_env(settings: Settings, lay: SecureLayout, store: dict, name: str) -> dict[str, str]:
+    """A service's environment: its principal's variables; the web service (no Kafka client) reads
+    as `dphp_reader`, on its own port beside the plain stack's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DPHP_KAFKA_", "DPHP_DATABASE_"))}
-    env.update(principal_env(lay, store, f"dphp-{name}"))
+    if name == "web":
+        env["DPHP_DATABASE_URL"] = _db_url(lay, access.READER, store["postgres"][access.READER])
+        env["DPHP_WEB_PORT"] = str(settings.secure_web_port)
+    else:
+        env.update(principal_env(lay, store, f"dphp-{name}"))
     env["DPHP_STATE_DIR"] = str(lay.root)
     return env
 
@@ -297,19 +303,21 @@ def down(settings: Settings, log=print) -> None:
     log(f"secure {kafka.stop(_kafka_layout(settings, lay))}")
 
 
-def status(settings: Settings) -> list[tuple[str, str, int | None, bool]]:
-    """(component, address, pid, up) of the secure stack; addresses without passwords."""
+def status(settings: Settings) -> list[tuple[str, str, int | None, bool, str | None]]:
+    """(component, address, pid, up, http address) of the secure stack; no credentials shown."""
     from services.devstack.process import port_open
+    from services.devstack.services import http_address
 
     lay = layout_of(settings)
     kl, pl = _kafka_layout(settings, lay), _pg_layout(lay, None)
-    rows = [("kafka (secure)", f"SASL_SSL {lay.bootstrap}", kl.process.pid(), port_open(lay.host, lay.kafka_port)),
+    rows = [("kafka (secure)", f"SASL_SSL {lay.bootstrap}", kl.process.pid(), port_open(lay.host, lay.kafka_port), None),
             ("postgres (secure)", f"postgresql://{lay.host}:{lay.pg_port}/{DATABASE} (TLS, scram-sha-256)",
-             pl.process.pid(), port_open(lay.host, lay.pg_port))]
+             pl.process.pid(), port_open(lay.host, lay.pg_port), None)]
     base = stack_settings(settings)
     for name in SERVICE_NAMES:
         pid = service_process(base, name).pid()
-        rows.append((f"{name} (secure)", f"as dphp-{name}", pid, pid is not None))
+        who = f"as {access.READER}, port {settings.secure_web_port}" if name == "web" else f"as dphp-{name}"
+        rows.append((f"{name} (secure)", who, pid, pid is not None, http_address(base, name)))
     return rows
 
 

@@ -10,7 +10,8 @@ from urllib.parse import urlparse
 from services.common.settings import Settings, mask_url
 from services.devstack import kafka, postgres
 from services.devstack.process import ManagedProcess, StackError, port_open
-from services.devstack.services import SERVICE_NAMES, service_process, start_services, stop_services  # noqa: F401
+from services.devstack.services import (SERVICE_NAMES, http_address, service_process, start_services,  # noqa: F401
+                                       stop_services)
 
 CONTROLLER_PORT_OFFSET = 1  # the KRaft controller listens next to the broker
 
@@ -22,6 +23,7 @@ class Component:
     managed: bool  # started by this project (False: settings point elsewhere)
     pid: int | None
     up: bool
+    http: str | None = None  # a service's /metrics and /health/* address
 
 
 def kafka_addresses(settings: Settings) -> list[tuple[str, int]]:
@@ -116,9 +118,13 @@ def _kafka_answers(settings: Settings) -> bool:
     return asyncio.run(probe())
 
 
-def up(settings: Settings, log=print, with_services: bool = True) -> None:
+def up(settings: Settings, log=print, with_services: bool = True, with_monitoring: bool = False) -> None:
     from services.common.db import migrate
     from services.common.topics import ensure_topics
+    from services.devstack import monitoring
+
+    if with_monitoring:
+        monitoring.check_installed()  # before anything starts
 
     kl, pl = kafka_layout(settings), postgres_layout(settings)
     if not manages_kafka(settings):
@@ -143,6 +149,10 @@ def up(settings: Settings, log=print, with_services: bool = True) -> None:
 
         for line in start_services(settings):
             log(line)
+    if with_monitoring:
+        monitoring.up(settings, log)
+    else:
+        monitoring.refresh(settings)
 
 
 def _cluster_up(settings: Settings, log) -> None:
@@ -160,6 +170,11 @@ def _cluster_up(settings: Settings, log) -> None:
 
 
 def down(settings: Settings, log=print) -> None:
+    from services.devstack import monitoring
+
+    stopped = monitoring.down(settings)
+    if stopped:
+        log(stopped)
 
     for line in stop_services(settings):
         log(line)
@@ -195,7 +210,16 @@ def status(settings: Settings) -> list[Component]:
         proc = service_process(settings, name)
         pid = proc.pid()
         where = f"topic {settings.topic_recap}" if name == "report" else f"group {settings.group_id(name)}"
-        comps.append(Component(name, where, True, pid, pid is not None))
+        http = http_address(settings, name)
+        if name == "web":
+            where = f"http://{settings.web_host}:{settings.web_port}/"
+        comps.append(Component(name, where, True, pid, pid is not None, http))
+    from services.devstack import monitoring
+
+    prometheus = monitoring.process(settings).pid()
+    if prometheus is not None:
+        comps.append(Component("prometheus", monitoring.url(settings), True, prometheus, True,
+                               monitoring.url(settings)))
     return comps
 
 

@@ -24,6 +24,7 @@ class PublishResult:
     accepted: int = 0
     rejected: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    worker_failures: int = 0  # validating worker processes that died (the batched path)
 
 
 def read_lines(path: Path) -> Iterator[Line]:

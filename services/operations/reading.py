@@ -1,4 +1,5 @@
-"""Reading the projection as its readers do (role dphp_reader's views): recaps and meetings."""
+"""Reading the projection: recaps and meetings, exact for operators or, with `public=True`, as the
+reader role dphp_reader sees them (views and as-of function of migration 007, privacy threshold)."""
 
 from __future__ import annotations
 
@@ -44,29 +45,48 @@ def resolve_level(region: str, level: str | None) -> str:
     return level
 
 
-async def recap_rows(conn, schema: str, region: str, level: str, as_of: dt.datetime | None = None) -> list[dict]:
-    """One recap row (with the region's `name`) for every region of `level` inside `region`."""
+async def recap_rows(conn, schema: str, region: str, level: str, as_of: dt.datetime | None = None,
+                     *, public: bool = False) -> list[dict]:
+    """One recap row (with the region's `name`) for every region of `level` inside `region`.
+
+    `public=True`: the figures a reader sees (role dphp_reader: the privacy threshold applied,
+    CONTRACT 5); otherwise the exact figures of an operator (a role that reads the tables)."""
     from services.projection import queries
 
-    rows = await queries.report(conn, schema, region, level, as_of)
+    rows = await queries.report(conn, schema, region, level, as_of, public=public)
     for r in rows:
         r["name"] = region_name(r["region_code"])
     return rows
 
 
-async def report(settings: Settings, region: str, level: str, as_of: dt.datetime | None = None) -> list[dict]:
-    """`recap_rows` of a level (see `resolve_level`), each row starting with level, code and name."""
+async def reads_exact_figures(conn, schema: str) -> bool:
+    """Whether the connection's role may read the exact recap (an operator's), not only the
+    reader's views (dphp_reader: the privacy threshold applied)."""
+    return await conn.fetchval("SELECT has_table_privilege($1, 'SELECT')", f"{schema}.recap_full")
+
+
+async def report(settings: Settings, region: str, level: str, as_of: dt.datetime | None = None,
+                 *, public: bool | None = None) -> list[dict]:
+    """`recap_rows` of a level (see `resolve_level`), each row starting with level, code and name;
+    `public=None`: the figures the settings' database role may see (exact for an operator)."""
     async with reader(settings) as conn:
-        rows = await recap_rows(conn, settings.db_schema, region, level, as_of)
+        if public is None:
+            public = not await reads_exact_figures(conn, settings.db_schema)
+        rows = await recap_rows(conn, settings.db_schema, region, level, as_of, public=public)
     return [{"level": r["level"], "region_code": r["region_code"], "name": r["name"],
              **{k: r[k] for k in r if k not in ("level", "region_code", "name")}} for r in rows]
 
 
-async def meetings(settings: Settings, region: str | None = None, levels: tuple[str, ...] | None = None) -> list[dict]:
-    """Meetings (of `region` or inside it) with attendees, declared, computed and discrepancy."""
+async def meetings(settings: Settings, region: str | None = None, levels: tuple[str, ...] | None = None,
+                   *, public: bool | None = None) -> list[dict]:
+    """Meetings (of `region` or inside it) with attendees, declared, computed and discrepancy;
+    `public=True` works for the reader role (no access to the voters' tables); `None`: chosen by
+    the settings' database role."""
     from services.projection import queries
 
     if region:
         check_region(region)
     async with reader(settings) as conn:
-        return await queries.meetings(conn, settings.db_schema, region, levels=levels)
+        if public is None:
+            public = not await reads_exact_figures(conn, settings.db_schema)
+        return await queries.meetings(conn, settings.db_schema, region, levels=levels, public=public)

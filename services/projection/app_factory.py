@@ -13,8 +13,11 @@ from faststream.kafka.annotations import KafkaMessage
 from services.common.failures import Health
 from services.common.kafka import faststream_broker, wait_for_broker
 from services.common.logs import setup_logging
+from services.common.metrics import ServiceMetrics, prometheus_middlewares
 from services.common.settings import Settings
+from services.operations.monitor import ServiceOperations
 from services.projection.consumer import ProjectionConsumer
+from services.projection.health import consumer_problem, database_problem, owned_partitions
 
 
 async def _no_decode(message, original_decoder=None):
@@ -32,9 +35,11 @@ async def _parse_batch(records, original_parser):
 
 
 def build_app(settings: Settings, service: str) -> FastStream:
-    setup_logging()
-    projection = ProjectionConsumer(settings, service)
-    broker = faststream_broker(settings, logger=logging.getLogger(f"dphp.{service}"), log_level=logging.DEBUG)
+    setup_logging(fmt=settings.log_format, service=service)
+    metrics = ServiceMetrics(service)
+    projection = ProjectionConsumer(settings, service, metrics=metrics)
+    broker = faststream_broker(settings, logger=logging.getLogger(f"dphp.{service}"), log_level=logging.DEBUG,
+                               middlewares=prometheus_middlewares(settings, metrics))
     subscriber = broker.subscriber(
         projection.topic,
         group_id=projection.group_id,
@@ -54,6 +59,9 @@ def build_app(settings: Settings, service: str) -> FastStream:
     )
 
     projection.consumer_ref = lambda: subscriber.consumer
+    operations = ServiceOperations(settings, metrics, (service,), owned=lambda: owned_partitions(projection),
+                                   checks=(lambda: consumer_problem(projection, settings.stall_after_s),
+                                           lambda: database_problem(projection)))
 
     @subscriber
     async def handle(message: KafkaMessage) -> None:
@@ -71,6 +79,7 @@ def build_app(settings: Settings, service: str) -> FastStream:
 
     @app.on_startup
     async def start_projection() -> None:
+        await operations.start()  # /health/live answers while the broker is awaited
         # Runs before FastStream connects its broker, which would exit the process if it cannot.
         await wait_for_broker(settings, Health("Kafka", logging.getLogger(f"dphp.{service}")))
         await projection.start()
@@ -86,6 +95,8 @@ def build_app(settings: Settings, service: str) -> FastStream:
     @app.on_shutdown
     async def stop_projection() -> None:
         await projection.stop()
+        await operations.stop()
 
     app.projection = projection  # for tests and the benchmark
+    app.operations = operations
     return app

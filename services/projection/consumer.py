@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import operator
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -32,6 +34,7 @@ from schemas.parsing import InvalidEvent
 from services.common.db import migrate
 from services.common.deadletter import DeadLetterWriter
 from services.common.failures import Backoff, Failure, Health, classify, retry_transient, short
+from services.common.metrics import ServiceMetrics
 from services.common.settings import Settings
 from services.projection import store as st
 from services.projection.lane import Lane, OpenStore
@@ -70,12 +73,15 @@ class ProjectionConsumer:
     lanes), which apply their parts concurrently, each in its own transaction with the
     positions of its partitions: PostgreSQL works on one batch with several cores.
     Dependencies come in through the constructor (production defaults): `dead_letters`, the
-    writer of the dead-letter topic; `open_store`, which gives each lane a connected store.
+    writer of the dead-letter topic; `open_store`, which gives each lane a connected store;
+    `metrics`, the service's Prometheus metrics (applied, dead-lettered, batch store time).
     """
 
     def __init__(self, settings: Settings, service: str, dead_letter: bool = True,
-                 dead_letters: DeadLetterWriter | None = None, open_store: OpenStore | None = None) -> None:
+                 dead_letters: DeadLetterWriter | None = None, open_store: OpenStore | None = None,
+                 metrics: ServiceMetrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics or ServiceMetrics(service)
         # False for a rebuild (`dphp replay`): the services dead-lettered invalid events already.
         self.dead_letter = dead_letter
         self.kind = KINDS[service]
@@ -148,6 +154,11 @@ class ProjectionConsumer:
     @property
     def consumer(self):
         return self.consumer_ref()
+
+    @property
+    def db_health(self) -> Health:
+        """Whether the lanes reach the database (readiness)."""
+        return self._db_health
 
     def next_offset(self, tp: Partition) -> int | None:
         """The offset the next batch of a partition starts from, if known (read from the database)."""
@@ -278,7 +289,9 @@ class ProjectionConsumer:
     async def _store_part(self, lane: Lane, part: LanePart, durable: bool) -> None:
         try:
             try:
+                started = time.perf_counter()
                 await self._apply(lane, part, durable)
+                self.metrics.batch_store.observe(time.perf_counter() - started)
             except BaseException:
                 self._rewind({(t, p): f for t, p, f, _ in part.positions})
                 raise
@@ -295,6 +308,7 @@ class ProjectionConsumer:
             self._last_bug = None
         self._bug_backoff.reset()
         self.applied += len(part.rows)
+        self.metrics.applied.inc(len(part.rows))
         await self._advisory_commit(part.positions)
 
     def _failed_for_bug(self, exc: BaseException, events: int) -> None:
@@ -351,6 +365,8 @@ class ProjectionConsumer:
         if self.dead_letter:
             await self.dead_letters.send(bad)
         self.dead_lettered += len(bad)  # a rebuild counts them, it does not send them again
+        for error_class, n in Counter(why.error_class for _, why in bad).items():
+            self.metrics.dead_lettered(error_class, n)
 
     async def _advisory_commit(self, positions: list[st.Position]) -> None:
         # Kafka's committed offsets only serve outside tools; the database is the truth.

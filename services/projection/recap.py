@@ -166,7 +166,8 @@ def report_json(rows: Mapping[RegionKey, RecapRow] | Iterable[tuple[RegionKey, R
 def comparable_report(rows: Mapping[RegionKey, RecapRow] | Iterable[Mapping[str, Any]]) -> dict[RegionKey, dict[str, Any]]:
     """Normal form for comparing report rows, from a recap or from `report_json`-shaped objects
     (e.g. `dphp report --format json` output): keyed by (level, region_code), recap fields only
-    (`name` and unknown keys dropped), rows whose figures are all zero dropped."""
+    (`name` and unknown keys dropped), rows whose figures are all zero (or withheld, null: the
+    privacy threshold) dropped."""
     if isinstance(rows, Mapping):
         objs: Iterable[Mapping[str, Any]] = report_json(rows)
     else:
@@ -178,7 +179,7 @@ def comparable_report(rows: Mapping[RegionKey, RecapRow] | Iterable[Mapping[str,
         figures = {name: obj[name] for name in ROW_FIELDS}
         if isinstance(figures["disability_by_type"], Mapping):
             figures["disability_by_type"] = dict(figures["disability_by_type"])
-        if figures == zero:
+        if {name: zero[name] if value is None else value for name, value in figures.items()} == zero:
             continue
         if key in out:
             raise ValueError(f"region {key} appears twice")

@@ -19,7 +19,10 @@ from services.common.db import migrate
 from services.common.failures import Backoff, Failure, Health, classify
 from services.common.kafka import faststream_broker, wait_for_broker
 from services.common.logs import setup_logging
+from services.common.metrics import ServiceMetrics, prometheus_middlewares
 from services.common.settings import Settings
+from services.operations.monitor import ServiceOperations
+from services.operations.status import PROJECTION_SERVICES
 from services.report.publisher import RecapPublisher
 
 log = logging.getLogger("dphp.report")
@@ -27,8 +30,10 @@ log = logging.getLogger("dphp.report")
 
 def create_app(settings: Settings | None = None) -> FastStream:
     settings = settings or Settings()
-    setup_logging()
-    broker = faststream_broker(settings, acks="all", enable_idempotence=True, logger=log, log_level=logging.DEBUG)
+    setup_logging(fmt=settings.log_format, service="report")
+    metrics = ServiceMetrics("report")
+    broker = faststream_broker(settings, acks="all", enable_idempotence=True, logger=log, log_level=logging.DEBUG,
+                               middlewares=prometheus_middlewares(settings, metrics))
     publisher = broker.publisher(
         settings.topic_recap, schema=Recap, title="recaps",
         description="The latest recap of every region (compacted, key: the region code).",
@@ -40,12 +45,15 @@ def create_app(settings: Settings | None = None) -> FastStream:
         await asyncio.gather(*futures)  # every recap acknowledged before it is recorded as published
 
     app = FastStream(broker, logger=log)
-    report = RecapPublisher(settings.db_schema, send)
+    report = RecapPublisher(settings.db_schema, send, settings.privacy_min_voters, metrics.report)
     task: asyncio.Task | None = None
+    health = {"db": Health("PostgreSQL", log), "kafka": Health("Kafka (recap topic)", log)}
+    # The report service exports the lag of all three groups: a frozen service's lag is still seen.
+    operations = ServiceOperations(settings, metrics, PROJECTION_SERVICES, checks=(
+        lambda: f"cannot publish recaps ({health['kafka'].last_error})" if health["kafka"].failing else None,))
 
     async def run() -> None:
         backoff = Backoff()
-        health = {"db": Health("PostgreSQL", log), "kafka": Health("Kafka (recap topic)", log)}
         while True:
             conn = None
             try:
@@ -76,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastStream:
 
     @app.on_startup
     async def broker_answers() -> None:
+        await operations.start()
         # Before FastStream connects its broker, which would exit the process if it cannot.
         await wait_for_broker(settings, Health("Kafka", log))
 
@@ -88,8 +97,10 @@ def create_app(settings: Settings | None = None) -> FastStream:
     async def stop_reporting() -> None:
         if task is not None:
             task.cancel()
+        await operations.stop()
 
     app.report = report  # for tests
+    app.operations = operations
     return app
 
 

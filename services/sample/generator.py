@@ -52,7 +52,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -423,6 +423,7 @@ class _Gen:
         self.stats = SampleStats(region=self.r.code, region_name=self.r.name, seed=seed, voters=voters,
                                  kecamatan=len(self.r.kecamatan), desa=len(self.r.desa))
         self.progress: Callable[[int], None] | None = None
+        self.tps_target = TPS_TARGET  # voters per TPS on average (a province sample sets its own)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -532,25 +533,10 @@ class _Gen:
 
     # -- the events ---------------------------------------------------------------------------
 
-    def lines(self) -> Iterator[bytes]:
-        r, st = self.r, self.stats
-        rng = self.rng
-        rnd = rng.random
-        bits = rng.getrandbits
-        off = r.offset
-        bdt = _bd_table()
-        self._ages, self._age_cum = [], []
-        acc = 0.0
-        for a0, a1, w in _HEAD_AGES:
-            for a in range(a0, a1 + 1):
-                acc += w
-                self._ages.append(a)
-                self._age_cum.append(acc)
-        self._teens = 0
-        self._places: dict[int, tuple[list[str], list[int]]] = {}
-        self._nik_serial: dict[str, int] = {}
-        self._nkk_serial: dict[str, int] = {}
-
+    def _layout(self) -> None:
+        """Voters per desa and the TPS of each desa (the first draws of `rng`): sets `counts`,
+        `tps_*`, `desa_tps_*`, `loksus_tid`, `inmates` and the per-TPS counters `tm`, `tf`."""
+        r, st, rng = self.r, self.stats, self.rng
         # voters per desa, TPS per desa
         n_desa = len(r.desa)
         inmates = min(250, max(24, round(self.voters / 4000)), self.voters // 20)
@@ -576,7 +562,7 @@ class _Gen:
         desa_tps_n: list[int] = []
         for di, (code, _, _) in enumerate(r.desa):
             n = counts[di]
-            k = 0 if n == 0 else max(1, round(n / TPS_TARGET), -(-n // TPS_REG_MAX))
+            k = 0 if n == 0 else max(1, round(n / self.tps_target), -(-n // TPS_REG_MAX))
             desa_tps_base.append(len(tps_no))
             desa_tps_n.append(k)
             for no in range(1, k + 1):
@@ -596,6 +582,31 @@ class _Gen:
         tm = [0] * n_tps  # eligible men per TPS (final after registrations and corrections)
         tf = [0] * n_tps
         self.tm, self.tf = tm, tf
+        self.counts, self.inmates = counts, inmates
+
+    def lines(self) -> Iterator[bytes]:
+        r, st = self.r, self.stats
+        rng = self.rng
+        rnd = rng.random
+        bits = rng.getrandbits
+        off = r.offset
+        bdt = _bd_table()
+        self._ages, self._age_cum = [], []
+        acc = 0.0
+        for a0, a1, w in _HEAD_AGES:
+            for a in range(a0, a1 + 1):
+                acc += w
+                self._ages.append(a)
+                self._age_cum.append(acc)
+        self._teens = 0
+        self._places: dict[int, tuple[list[str], list[int]]] = {}
+        self._nik_serial: dict[str, int] = {}
+        self._nkk_serial: dict[str, int] = {}
+
+        self._layout()
+        counts, inmates = self.counts, self.inmates
+        tps_json, tm, tf = self.tps_json, self.tm, self.tf
+        desa_tps_base, desa_tps_n = self.desa_tps_base, self.desa_tps_n
 
         src = f"/kpu/{r.code}/coklit"
         plain_up = r.plain.upper()
@@ -1141,15 +1152,24 @@ def write_sample(region: str, voters: int, seed: int, out: Path,
     """
     gen = _Gen(region, voters, seed)
     gen.progress = progress
+    started = time.perf_counter()
+    n, size = write_lines(gen.lines(), out)
+    st = gen.stats
+    st.events, st.bytes = n, size
+    st.seconds = time.perf_counter() - started
+    return st
+
+
+def write_lines(lines: Iterable[bytes], out: Path) -> tuple[int, int]:
+    """Writes JSONL lines to `out` through ``out`` + ``.tmp`` (renamed when complete, removed on
+    any failure), in chunks; returns (lines, bytes). Raises `OSError` when it cannot write."""
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")
-    started = time.perf_counter()
-    size = 0
-    n = 0
+    size = n = 0
     try:
         with open(tmp, "wb") as fh:
             buf: list[bytes] = []
-            for line in gen.lines():
+            for line in lines:
                 buf.append(line)
                 if len(buf) >= 8192:
                     chunk = b"".join(buf)
@@ -1168,7 +1188,4 @@ def write_sample(region: str, voters: int, seed: int, out: Path,
         except OSError:
             pass
         raise
-    st = gen.stats
-    st.events, st.bytes = n, size
-    st.seconds = time.perf_counter() - started
-    return st
+    return n, size

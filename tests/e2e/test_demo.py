@@ -31,12 +31,18 @@ def test_make_demo_from_a_fresh_clone(clone: Path):
     # The clone starts a stack of its own on free ports, so that nothing else is disturbed.
     env = dict(os.environ,
                DPHP_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}",
-               DPHP_DATABASE_URL=f"postgresql://dphp@127.0.0.1:{free_port()}/dphp")
+               DPHP_DATABASE_URL=f"postgresql://dphp@127.0.0.1:{free_port()}/dphp",
+               DPHP_WEB_PORT=str(free_port()))
     env.pop("DPHP_STATE_DIR", None)
     env.pop("VIRTUAL_ENV", None)
     try:
         result = subprocess.run(["make", "demo"], cwd=clone, env=env, capture_output=True, text=True, timeout=1500)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        # It ends with the web address of Blora's recap, whose page shows the printed figures.
+        last = result.stdout.strip().splitlines()[-1]
+        address = last.rsplit(" ", 1)[1]
+        assert address == f"http://127.0.0.1:{env['DPHP_WEB_PORT']}/region/33.16", last
+        web_rows = web_kecamatan_rows(address)
     finally:
         subprocess.run([str(clone / ".venv" / "bin" / "dphp"), "dev", "down"], cwd=clone, env=env,
                        capture_output=True, timeout=120)
@@ -55,6 +61,7 @@ def test_make_demo_from_a_fresh_clone(clone: Path):
             expected_rows[code] = (row.male, row.female, row.total, row.tps_count, row.tps_loksus_count)
     assert len(expected_rows) == 17  # 16 kecamatan and the kabupaten
     assert rows == expected_rows
+    assert web_rows == {code: row for code, row in rows.items() if code != "33.16"}
 
     folded = {m.meeting_id: m for m in projection.meetings("33.16") if m.level in ("kabupaten", "kecamatan")}
     assert set(meetings) == set(folded)
@@ -65,3 +72,45 @@ def test_make_demo_from_a_fresh_clone(clone: Path):
         assert list(printed_pairs[1::2]) == computed, meeting_id
         assert list(printed_pairs[0::2]) == declared, meeting_id
     assert "dphp dev down" in result.stdout
+
+
+def web_kecamatan_rows(address: str) -> dict[str, tuple[int, ...]]:
+    """The kecamatan rows of the web page (L, P, total, TPS, TPS loksus), as the demo prints them."""
+    import time
+    import urllib.request
+    from html.parser import HTMLParser
+
+    deadline = time.monotonic() + 60
+    while True:  # the web service started with the stack; give it a moment on a busy machine
+        try:
+            with urllib.request.urlopen(address, timeout=30) as resp:
+                page = resp.read().decode()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+    class Rows(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: dict[str, dict[str, str]] = {}
+            self.region = self.field = None
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "tr" and "data-region" in a:
+                self.region = a["data-region"]
+                self.rows[self.region] = {}
+            if tag == "td" and self.region and "data-field" in a:
+                self.field = a["data-field"]
+
+        def handle_data(self, data):
+            if self.field:
+                self.rows[self.region][self.field] = data.strip()
+                self.field = None
+
+    parser = Rows()
+    parser.feed(page)
+    fields = ("male", "female", "total", "tps_count", "tps_loksus_count")
+    return {code: tuple(int(r[f].replace(".", "")) for f in fields) for code, r in parser.rows.items()}

@@ -32,6 +32,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         DPHP_STATE_DIR=str(tmp_path / "state"),
         DPHP_KAFKA_BOOTSTRAP=f"127.0.0.1:{kafka_port}",
         DPHP_DATABASE_URL=f"postgresql://dphp@127.0.0.1:{pg_port}/dphp",
+        DPHP_WEB_PORT=str(free_port()),
     )
 
 
@@ -61,7 +62,7 @@ def test_up_twice_status_down(env, tmp_path):
     assert "already running" in second.stderr
     now = status(env)
     assert {now["kafka"]["pid"], now["postgres"]["pid"]} == pids
-    for service in ("registrations", "movements", "meetings", "report"):
+    for service in ("registrations", "movements", "meetings", "report", "web"):
         assert now[service]["up"] and now[service]["pid"], now[service]
         pids.add(now[service]["pid"])
     third = run(env, "dev", "up")

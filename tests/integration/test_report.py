@@ -1,4 +1,5 @@
-"""The report service as a process: the recap topic holds the fold's recap of every region."""
+"""The report service as a process: the recap topic holds the fold's recap of every region, with the
+privacy threshold applied (a small TPS's disability figures null)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from schemas.events import VoterMoved, VoterRegistered
 from schemas.recap import Recap
 from services.common.topics import ensure_topics
 from services.projection.fold import Projection
-from services.projection.recap import comparable_report
+from services.projection.privacy import public_rows
+from services.projection.recap import comparable_report, report_json
 from tests.conftest import unique_settings
 from tests.eventsets import event_set
 from tests.support.kafka import produce, read_all
@@ -45,7 +47,8 @@ async def latest_recaps(settings) -> dict[str, Recap]:
 async def wait_for_recaps(settings, events) -> dict[str, Recap]:
     fold = Projection(tps_capacity=CAPACITY)
     fold.apply(events)
-    want = comparable_report(fold.recap())
+    # The recap topic carries the readers' figures: a small TPS's disability figures withheld.
+    want = comparable_report(public_rows(report_json(fold.recap()), settings.privacy_min_voters))
     newest = max(e.time for e in events if isinstance(e, (VoterRegistered, VoterMoved)))
     deadline = time.monotonic() + 60
     while True:
@@ -87,6 +90,11 @@ async def test_recap_topic_follows_the_projection_and_zeroes_emptied_regions(set
         latest = await wait_for_recaps(settings, [*events, newcomer])
         assert latest[elsewhere].total == 1 and latest[kabupaten].level == "kabupaten"
         assert latest["ID"].name == "Indonesia"
+        # Null for small TPS only (CONTRACT 5): both kinds are in this set, desa and above exact.
+        tps = [r for r in latest.values() if r.level == "tps"]
+        assert {r.total < settings.privacy_min_voters for r in tps} == {True, False}
+        assert all((r.disabled is None) == (r.total < settings.privacy_min_voters) for r in tps)
+        assert all(r.disabled is not None for r in latest.values() if r.level != "tps")
         status = dphp_json(settings, "status")
         assert dt.datetime.fromisoformat(status["recaps_published_at"]) == max(r.published_at for r in latest.values())
 

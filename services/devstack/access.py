@@ -58,6 +58,8 @@ def acl_specs(s: Settings) -> list[tuple[tuple[str, ...], list[str], tuple[str, 
         # and writes (and checks) dead letters
         (services, ["--topic", s.topic_dead_letter], ("Read", "Write")),
         (("dphp-report",), ["--topic", s.topic_recap], ("Write",)),
+        # its lag monitor exports the three groups' lag: the input topics' end offsets
+        (("dphp-report",), [a for t in inputs.values() for a in ("--topic", t)], ("Describe",)),
         # upstream publishers and the operator (publish, dlq retry) write the three input topics
         (("dphp-publisher", "dphp-operator"), [a for t in inputs.values() for a in ("--topic", t)], ("Write",)),
         (("dphp-subscriber",), ["--topic", s.topic_recap], ("Read",)),
@@ -170,6 +172,8 @@ def grant_statements(db: str, s: str) -> list[str]:
           for n, tables in SERVICE_TABLES.items()),
         f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {s} TO {WRITERS}",
         f"GRANT SELECT ON {s}.projection_config, {s}.consumer_position, {s}.recap_full TO dphp_report",
+        # every service's lag monitor: the projection's freshness (a view: two times, no voter)
+        f"GRANT SELECT ON {s}.freshness TO {', '.join(SERVICE_ROLES)}",
         f"GRANT SELECT (event_time) ON {s}.voter_event TO dphp_report",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.recap_published TO dphp_report",
         f"ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {WRITERS}",

@@ -72,6 +72,7 @@ def stack_settings(settings: Settings) -> Settings:
     """The settings' copy whose state folder is the secure stack's (its PID files and logs)."""
     lay = layout_of(settings)
     return settings.model_copy(update={"state_dir": lay.root, "kafka_bootstrap": lay.bootstrap,
+                                       "web_port": settings.secure_web_port,
                                        "database_url": f"postgresql://{access.OWNER}@{lay.host}:{lay.pg_port}/{DATABASE}"})
 
 

@@ -44,7 +44,8 @@ def test_each_principal_is_allowed_only_what_the_issue_lists(settings) -> None:
     s, allowed = settings, _allowed(settings)
     assert allowed["dphp-publisher"] == {(f"--topic={t}", "Write") for t in (s.topic_registered, s.topic_moved, s.topic_meetings)}
     assert allowed["dphp-subscriber"] == {(f"--topic={s.topic_recap}", "Read"), ("--group=dphp-subscriber", "Read")}
-    assert allowed["dphp-report"] == {(f"--topic={s.topic_recap}", "Write")}
+    assert allowed["dphp-report"] == {(f"--topic={s.topic_recap}", "Write"),
+                                      *((f"--topic={t}", "Describe") for t in (s.topic_registered, s.topic_moved, s.topic_meetings))}
     assert allowed["dphp-registrations"] == {(f"--topic={s.topic_registered}", "Read"),
                                              (f"--group={s.group_id('registrations')}", "Read"),
                                              (f"--topic={s.topic_dead_letter}", "Read"),

@@ -60,8 +60,9 @@ async def migrate(settings: Settings) -> list[str]:
     schema = settings.db_schema
     conn = await connect(settings)
     try:
-        if await _up_to_date(conn, schema):
-            return []  # no DDL at all: a service's role without CREATE rights starts too
+        if await _up_to_date(conn, schema):  # no DDL: a service's role without CREATE rights starts too
+            await _record_privacy_threshold(conn, schema, settings.privacy_min_voters)
+            return []
         # One migrator at a time per schema (services may start together).
         await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"dphp-migrate:{schema}")
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
@@ -90,5 +91,8 @@ async def migrate(settings: Settings) -> list[str]:
 async def _record_privacy_threshold(conn: asyncpg.Connection, schema: str, min_voters: int) -> None:
     """The reader's views and as-of function read the threshold (DPHP_PRIVACY_MIN_VOTERS) from
     the projection's `privacy_config` (migration 007); written only when it changes."""
+    # Read first: a role that may not change it (a service's, on the secure stack) starts when it is current.
+    if await conn.fetchval(f"SELECT min_voters FROM {schema}.privacy_config") == min_voters:
+        return
     await conn.execute(
         f"UPDATE {schema}.privacy_config SET min_voters = $1 WHERE min_voters IS DISTINCT FROM $1", min_voters)

@@ -166,7 +166,7 @@ def grant_statements(db: str, s: str) -> list[str]:
         f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {WRITERS}, dphp_report, {READER}",
         f"GRANT USAGE ON SCHEMA {s} TO {WRITERS}, dphp_report",
         f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {WRITERS}, {', '.join(SERVICE_ROLES)}",
-        f"GRANT SELECT ON {s}.schema_migrations TO {WRITERS}, dphp_report",
+        f"GRANT SELECT ON {s}.schema_migrations, {s}.privacy_config TO {WRITERS}, dphp_report",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.consumer_position, {s}.projection_config TO {', '.join(services)}",
         *(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(f'{s}.{t}' for t in tables)} TO dphp_{n}"
           for n, tables in SERVICE_TABLES.items()),

@@ -244,7 +244,7 @@ async def naive(settings: Settings, topic: str, group_id: str, lines: list[bytes
     await ensure_topics(settings, [TopicSpec(topic, settings.partitions_registered, {})])
     await produce(settings, topic, lines)
     await migrate(settings)
-    conn = await asyncpg.connect(settings.database_url, timeout=10)
+    conn = await asyncpg.connect(settings.database_dsn, timeout=10)
     store = st.ProjectionStore(conn, settings.db_schema)
     await store.prepare()
     await store.ensure_config(settings.voting_day, settings.tps_capacity)
@@ -329,7 +329,7 @@ async def latency(settings: Settings, lines: list[bytes], rate: float, poll_s: f
     result = LatencyResult(rate, 0, 0.0, 0, poll_ms=poll_s * 1000)
     producer = kafka_producer(settings)
     await producer.start()
-    conn = await asyncpg.connect(settings.database_url, timeout=10)
+    conn = await asyncpg.connect(settings.database_dsn, timeout=10)
     sending = True
 
     async def poll() -> None:

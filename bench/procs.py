@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from pydantic import SecretStr
 
 from services.common.settings import Settings
 
@@ -25,6 +26,8 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment of a service process: every setting as DPHP_*, like a user would set."""
     env = dict(os.environ)
     for name, value in settings.model_dump().items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()  # str() of a secret is its mask
         if value is not None:
             env[f"DPHP_{name.upper()}"] = str(value)
     env["PYTHONUNBUFFERED"] = "1"

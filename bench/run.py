@@ -153,7 +153,7 @@ def machine_info() -> dict[str, Any]:
 
 
 async def versions(settings: Settings) -> dict[str, str]:
-    conn = await asyncpg.connect(settings.database_url, timeout=10)
+    conn = await asyncpg.connect(settings.database_dsn, timeout=10)
     try:
         pg = await conn.fetchval("SHOW server_version")
     finally:
@@ -218,7 +218,7 @@ async def delete_groups(settings: Settings, groups: list[str]) -> None:
 async def drop_consumers(s: Settings) -> None:
     """Removes what the services of a run leave behind: their consumer groups and the schema."""
     await delete_groups(s, [s.group_id(svc) for svc in SERVICES])
-    conn = await asyncpg.connect(s.database_url, timeout=10)
+    conn = await asyncpg.connect(s.database_dsn, timeout=10)
     try:
         await conn.execute(f"DROP SCHEMA IF EXISTS {s.db_schema} CASCADE")
     finally:
@@ -249,7 +249,7 @@ async def _wait_converged(s: Settings, procs: list[ServiceProcess], ends: dict[t
 
     topic_of = {svc: KINDS[svc].topic(s) for svc in SERVICES}
     launched = min(p.launched_at for p in procs)
-    conn = await asyncpg.connect(s.database_url, timeout=10)
+    conn = await asyncpg.connect(s.database_dsn, timeout=10)
     try:
         while True:
             now = time.time()
@@ -416,7 +416,7 @@ async def run(args: argparse.Namespace, fig: Figures) -> None:
                                              tmp / "registrations.pyspy" if args.profile else None)
         step(f"converged: {fig.events:,} events in {fig.catchup_s:.1f} s after the first fetch "
              f"({fig.e2e:,.0f} events/s; start-up {fig.startup_s:.1f} s)")
-        conn = await asyncpg.connect(s.database_url, timeout=10)
+        conn = await asyncpg.connect(s.database_dsn, timeout=10)
         try:
             services_recap = await phases.region_recap(conn, s.db_schema)
         finally:
@@ -480,7 +480,7 @@ async def run(args: argparse.Namespace, fig: Figures) -> None:
         except Exception as exc:  # noqa: BLE001
             print(f"[bench] could not remove the topics: {exc}", file=sys.stderr)
         try:
-            conn = await asyncpg.connect(s.database_url, timeout=10)
+            conn = await asyncpg.connect(s.database_dsn, timeout=10)
             try:
                 for schema in (s.db_schema, sink_s.db_schema, naive_s.db_schema):
                     await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -104,7 +104,7 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 # --- measurements --------------------------------------------------------------------------------
 
 async def schema_bytes(s: Settings) -> int:
-    conn = await asyncpg.connect(s.database_url, timeout=10)
+    conn = await asyncpg.connect(s.database_dsn, timeout=10)
     try:
         return int(await conn.fetchval(
             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
@@ -161,7 +161,7 @@ async def reads(s: Settings, fig: SizeFigures, n: int) -> None:
     async def nothing(_messages) -> None:
         return None
 
-    conn = await asyncpg.connect(s.database_url, timeout=10)
+    conn = await asyncpg.connect(s.database_dsn, timeout=10)
     try:
         look = RecapPublisher(s.db_schema, nothing)
         t = time.perf_counter()

@@ -82,8 +82,10 @@ class OutputFormat(str, enum.Enum):
 def load_settings() -> Settings:
     try:
         return Settings()
-    except Exception as exc:  # pydantic ValidationError: a bad DPHP_* variable
-        fail(f"invalid settings: {str(exc).splitlines()[0:3]}", code=2)
+    except Exception as exc:  # pydantic ValidationError: a bad DPHP_* variable (its values never shown)
+        errors = getattr(exc, "errors", None)
+        reasons = [f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in errors()] if errors else [str(exc)]
+        fail(f"invalid settings: {'; '.join(reasons)}", code=2)
         raise  # unreachable
 
 

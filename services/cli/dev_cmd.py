@@ -24,6 +24,8 @@ app.add_typer(db, name="db")
 @expected_errors
 def dev_up(
     services: bool = typer.Option(True, "--services/--no-services", help="also start the DPHP services"),
+    secure: bool = typer.Option(False, "--secure", help="the second, authenticated and encrypted stack "
+                                "(SASL_SSL, ACLs, scram-sha-256) on its own ports; credentials in <state>/secrets"),
     monitoring: bool = typer.Option(False, "--monitoring",
                                     help="also start Prometheus (Debian's `prometheus`) scraping the services"),
 ) -> None:
@@ -31,7 +33,12 @@ def dev_up(
     from services.devstack.stack import up
 
     started = time.monotonic()
-    up(load_settings(), log=log_stderr, with_services=services, with_monitoring=monitoring)
+    if secure:
+        from services.devstack import secure as secure_stack
+
+        secure_stack.up(load_settings(), log=log_stderr, with_services=services)
+    else:
+        up(load_settings(), log=log_stderr, with_services=services, with_monitoring=monitoring)
     log_stderr(f"stack up in {time.monotonic() - started:.1f} s; `dphp dev status` shows it, `dphp dev down` stops it")
 
 
@@ -46,15 +53,21 @@ def dev_down() -> None:
 
 @dev.command("status")
 @expected_errors
-def dev_status(fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table, json or csv")) -> None:
+def dev_status(fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table, json or csv"),
+               secure: bool = typer.Option(False, "--secure", help="show the secure stack (`dev up --secure`)")) -> None:
     """Show the broker, the database and the services with their addresses and PIDs."""
     from services.devstack.stack import status
 
-    comps = status(load_settings())
-    rows = [
-        {"component": c.name, "address": c.address, "managed": c.managed, "pid": c.pid, "up": c.up, "http": c.http}
-        for c in comps
-    ]
+    if secure:
+        from services.devstack import secure as secure_stack
+
+        rows = [{"component": name, "address": address, "managed": True, "pid": pid, "up": up, "http": http}
+                for name, address, pid, up, http in secure_stack.status(load_settings())]
+    else:
+        rows = [
+            {"component": c.name, "address": c.address, "managed": c.managed, "pid": c.pid, "up": c.up, "http": c.http}
+            for c in status(load_settings())
+        ]
     if fmt is OutputFormat.json:
         print(json.dumps(rows))
     elif fmt is OutputFormat.csv:

@@ -24,12 +24,23 @@ class DatabaseUnreachable(ConnectionError):
 async def connect(settings: Settings, **kwargs) -> asyncpg.Connection:
     kwargs.setdefault("timeout", 10)
     try:
-        return await asyncpg.connect(settings.database_url, **kwargs)
+        return await asyncpg.connect(settings.database_dsn, **kwargs)
     except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as exc:
         p = urlparse(settings.database_url)
         raise DatabaseUnreachable(
             f"cannot reach PostgreSQL at {p.hostname}:{p.port or 5432}: {exc} (is it running? `dphp dev up`)"
         ) from exc
+
+
+async def _up_to_date(conn: asyncpg.Connection, schema: str) -> bool:
+    """True when every migration is recorded in the schema (read only)."""
+    try:
+        if await conn.fetchval("SELECT to_regclass($1)", f"{schema}.schema_migrations") is None:
+            return False
+        done = {r["version"] for r in await conn.fetch(f"SELECT version FROM {schema}.schema_migrations")}
+    except asyncpg.InsufficientPrivilegeError:
+        return False
+    return {p.name[:3] for p in migration_files()} <= done
 
 
 def migration_files() -> list[Path]:
@@ -49,6 +60,9 @@ async def migrate(settings: Settings) -> list[str]:
     schema = settings.db_schema
     conn = await connect(settings)
     try:
+        if await _up_to_date(conn, schema):  # no DDL: a service's role without CREATE rights starts too
+            await _record_privacy_threshold(conn, schema, settings.privacy_min_voters)
+            return []
         # One migrator at a time per schema (services may start together).
         await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"dphp-migrate:{schema}")
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
@@ -77,5 +91,8 @@ async def migrate(settings: Settings) -> list[str]:
 async def _record_privacy_threshold(conn: asyncpg.Connection, schema: str, min_voters: int) -> None:
     """The reader's views and as-of function read the threshold (DPHP_PRIVACY_MIN_VOTERS) from
     the projection's `privacy_config` (migration 007); written only when it changes."""
+    # Read first: a role that may not change it (a service's, on the secure stack) starts when it is current.
+    if await conn.fetchval(f"SELECT min_voters FROM {schema}.privacy_config") == min_voters:
+        return
     await conn.execute(
         f"UPDATE {schema}.privacy_config SET min_voters = $1 WHERE min_voters IS DISTINCT FROM $1", min_voters)

@@ -21,8 +21,27 @@ def client_kwargs(settings: Settings | None, overrides: dict[str, Any]) -> dict[
     cluster); the caller then passes `bootstrap_servers`."""
     kwargs: dict[str, Any] = {}
     if settings is not None:
-        kwargs = dict(bootstrap_servers=settings.kafka_bootstrap, **settings.kafka_security_kwargs())
+        kwargs = dict(bootstrap_servers=settings.kafka_bootstrap, **security_kwargs(settings))
     kwargs.update(overrides)
+    return kwargs
+
+
+def security_kwargs(settings: Settings) -> dict[str, Any]:
+    """The security part of every client's keyword arguments (aiokafka's names): TLS with the
+    settings' CA (hostname checked), SASL with its mechanism and credentials; empty for PLAINTEXT.
+    (Settings refuse SASL without TLS unless DPHP_KAFKA_ALLOW_PLAINTEXT_SASL says otherwise.)"""
+    kwargs: dict[str, Any] = {}
+    if settings.kafka_tls_ca_file is not None:
+        import ssl
+
+        kwargs["ssl_context"] = ssl.create_default_context(cafile=str(settings.kafka_tls_ca_file))
+    if settings.kafka_sasl_mechanism:
+        kwargs["security_protocol"] = "SASL_SSL" if settings.kafka_tls_ca_file else "SASL_PLAINTEXT"
+        kwargs["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        kwargs["sasl_plain_username"] = settings.kafka_sasl_username
+        kwargs["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    elif settings.kafka_tls_ca_file is not None:
+        kwargs["security_protocol"] = "SSL"
     return kwargs
 
 
@@ -54,7 +73,7 @@ def faststream_security(settings: Settings):
     arguments): the same TLS context and SASL mechanism and credentials; None without security."""
     from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-    kwargs = settings.kafka_security_kwargs()
+    kwargs = security_kwargs(settings)
     if not kwargs:
         return None
     ssl_context = kwargs.get("ssl_context")

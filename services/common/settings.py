@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
@@ -17,18 +19,25 @@ DEFAULT_DATABASE_URL = f"postgresql://dphp@127.0.0.1:{DEFAULT_PG_PORT}/dphp"
 class Settings(BaseSettings):
     """Settings of every DPHP process; see README "Configuration"."""
 
-    model_config = SettingsConfigDict(env_prefix="DPHP_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a refused setting's error never echoes the values (passwords among them).
+    model_config = SettingsConfigDict(env_prefix="DPHP_", extra="ignore", frozen=True, hide_input_in_errors=True)
 
     kafka_bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
     database_url: str = DEFAULT_DATABASE_URL
     voting_day: dt.date = dt.date(2024, 11, 27)
     tps_capacity: int = Field(600, ge=1)
 
-    # Kafka security (all optional; PLAINTEXT when unset)
+    # Kafka security (all optional; PLAINTEXT when unset; README "Security"). The password from the
+    # variable or from a file (`..._PASSWORD_FILE`); SASL without TLS only when explicitly allowed.
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: str | None = None
-    kafka_sasl_password: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
     kafka_tls_ca_file: Path | None = None
+    kafka_allow_plaintext_sasl: bool = False
+    # The database password, when not in DPHP_DATABASE_URL (it then replaces the URL's).
+    database_password: SecretStr | None = None
+    database_password_file: Path | None = None
 
     # Topics (CONTRACT section 1)
     topic_registered: str = "dphp.voter-registered"
@@ -102,6 +111,49 @@ class Settings(BaseSettings):
     kafka_brokers: int = Field(1, ge=1, le=5)
     kafka_jars_dir: Path = Path.home() / ".cache" / "dphp" / "kafka"
 
+    # `dphp dev up --secure`: the second, authenticated and encrypted local stack (README "Security").
+    secure_kafka_bootstrap: str = "127.0.0.1:9192"
+    secure_database_port: int = Field(5433, ge=1, le=65535)
+    secure_web_port: int = Field(8100, ge=1, le=65535)  # the secure stack's web service (the plain one: web_port)
+
+    @model_validator(mode="after")
+    def _security_rules(self) -> Settings:
+        _read_secret_file(self, "kafka_sasl_password")
+        _read_secret_file(self, "database_password")
+        if self.kafka_tls_ca_file is not None and not self.kafka_tls_ca_file.is_file():
+            raise ValueError(f"DPHP_KAFKA_TLS_CA_FILE: no such file {self.kafka_tls_ca_file}")
+        if self.kafka_sasl_mechanism is None:
+            if self.kafka_sasl_username or self.kafka_sasl_password:
+                raise ValueError("a Kafka SASL username or password is set without DPHP_KAFKA_SASL_MECHANISM")
+            return self
+        if not self.kafka_sasl_username or not self.kafka_sasl_password:
+            raise ValueError(f"DPHP_KAFKA_SASL_MECHANISM={self.kafka_sasl_mechanism} needs DPHP_KAFKA_SASL_USERNAME "
+                             "and DPHP_KAFKA_SASL_PASSWORD (or DPHP_KAFKA_SASL_PASSWORD_FILE)")
+        if self.kafka_tls_ca_file is None:
+            if not self.kafka_allow_plaintext_sasl:
+                raise ValueError(f"SASL {self.kafka_sasl_mechanism} without TLS is refused (credentials and data "
+                                 "would cross the network unencrypted): set DPHP_KAFKA_TLS_CA_FILE, or "
+                                 "DPHP_KAFKA_ALLOW_PLAINTEXT_SASL=true to accept it")
+            logging.getLogger("dphp.settings").warning(
+                "Kafka SASL %s without TLS (DPHP_KAFKA_ALLOW_PLAINTEXT_SASL=true): credentials and data "
+                "are not encrypted", self.kafka_sasl_mechanism)
+        return self
+
+    @property
+    def database_dsn(self) -> str:
+        """The database URL to connect with: DPHP_DATABASE_URL with DPHP_DATABASE_PASSWORD(_FILE)
+        in it when set. Never shown: show `mask_url(settings.database_url)`."""
+        if self.database_password is None:
+            return self.database_url
+        parts = urlsplit(self.database_url)
+        user = quote(parts.username or "", safe="")
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        netloc = f"{user}:{quote(self.database_password.get_secret_value(), safe='')}@{host}"
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
     def group_id(self, service: str) -> str:
         return f"{self.group_prefix}.{service}"
 
@@ -109,18 +161,34 @@ class Settings(BaseSettings):
     def kafka_port(self) -> int:
         return int(self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])  # the first address
 
-    def kafka_security_kwargs(self) -> dict[str, object]:
-        """Keyword arguments for aiokafka clients (security part)."""
-        kwargs: dict[str, object] = {}
-        if self.kafka_tls_ca_file is not None:
-            import ssl
 
-            kwargs["ssl_context"] = ssl.create_default_context(cafile=str(self.kafka_tls_ca_file))
-        if self.kafka_sasl_mechanism:
-            kwargs["security_protocol"] = "SASL_SSL" if self.kafka_tls_ca_file else "SASL_PLAINTEXT"
-            kwargs["sasl_mechanism"] = self.kafka_sasl_mechanism
-            kwargs["sasl_plain_username"] = self.kafka_sasl_username
-            kwargs["sasl_plain_password"] = self.kafka_sasl_password
-        elif self.kafka_tls_ca_file is not None:
-            kwargs["security_protocol"] = "SSL"
-        return kwargs
+def _read_secret_file(settings: Settings, field: str) -> None:
+    """Fills the secret `field` from the file named by `<field>_file` (trailing newline dropped)."""
+    path = getattr(settings, f"{field}_file")
+    if path is None:
+        return
+    variable = f"DPHP_{field.upper()}"
+    try:
+        value = Path(path).read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise ValueError(f"{variable}_FILE: cannot read {path}: {exc.strerror or exc}") from None
+    if not value:
+        raise ValueError(f"{variable}_FILE: {path} is empty")
+    given = getattr(settings, field)
+    if given is not None and given.get_secret_value() != value:  # (equal: settings copied whole)
+        raise ValueError(f"set {variable} or {variable}_FILE, not both")
+    object.__setattr__(settings, field, SecretStr(value))  # the model is frozen once validated
+
+
+def mask_url(url: str) -> str:
+    """The URL as it may be shown: its password, if any, replaced by `***`."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparseable URL>"
+    if not password:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))

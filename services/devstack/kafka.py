@@ -121,7 +121,8 @@ def replication(nodes: int) -> tuple[int, int]:
     return factor, 2 if factor >= 3 else 1
 
 
-def write_config(layout: KafkaLayout) -> None:
+def write_config(layout: KafkaLayout, overrides: dict[str, str] | None = None) -> None:
+    """Writes server.properties; `overrides` replace or add properties (the secure stack's listeners)."""
     layout.data.mkdir(parents=True, exist_ok=True)
     h, p, c = layout.host, layout.port, layout.controller_port
     nodes = len(layout.voters) or 1
@@ -159,7 +160,10 @@ def write_config(layout: KafkaLayout) -> None:
             "broker.heartbeat.interval.ms": "1000",
             "broker.session.timeout.ms": "6000",
         })
+    props.update(overrides or {})
     layout.config.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    if overrides:  # may hold passwords (JAAS, keystore): the owner's only
+        layout.config.chmod(0o600)
 
 
 def _java_env(layout: KafkaLayout) -> dict[str, str]:
@@ -172,14 +176,14 @@ def _classpath(layout: KafkaLayout) -> str:
     return str(layout.jars / "*")
 
 
-def format_storage(layout: KafkaLayout, cluster_id: str | None = None) -> None:
+def format_storage(layout: KafkaLayout, cluster_id: str | None = None, extra_args: tuple[str, ...] = ()) -> None:
     if (layout.data / "meta.properties").exists():
         return
     cmd = [
         "java", "-cp", _classpath(layout),
         f"-Dlog4j2.configurationFile={INFRA_KAFKA / 'log4j2.properties'}",
         "kafka.tools.StorageTool", "format", "--ignore-formatted",
-        "-t", cluster_id or _cluster_id(), "-c", str(layout.config),
+        "-t", cluster_id or _cluster_id(), "-c", str(layout.config), *extra_args,
     ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
@@ -238,16 +242,18 @@ def wait_started(started: Launch, timeout: float = 120) -> float:
     return wait_until(ready, timeout=timeout, alive=lambda: child.poll() is None, what=what, log_file=log_file)
 
 
-def start(layout: KafkaLayout, log=print) -> str:
-    """Starts the broker unless it runs; returns a one-line status."""
+def start(layout: KafkaLayout, log=print, overrides: dict[str, str] | None = None,
+          format_args: tuple[str, ...] = ()) -> str:
+    """Starts the broker unless it runs; returns a one-line status. `overrides` go into its
+    server.properties, `format_args` to the storage formatter (the secure stack's SCRAM users)."""
     proc = layout.process
     if proc.running():
         return f"kafka already running (pid {proc.pid()}) on {layout.host}:{layout.port}"
     require_tools("java")
     _check_ports_free(layout)
     ensure_jars(layout, log=log)
-    write_config(layout)
-    format_storage(layout)
+    write_config(layout, overrides)
+    format_storage(layout, extra_args=format_args)
     started = launch(layout)
     took = wait_started(started)
     return f"kafka {layout.version} started (pid {started.child.pid}) on {layout.host}:{layout.port} in {took:.1f} s"

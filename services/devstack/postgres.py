@@ -9,7 +9,7 @@ import shutil
 import signal
 import stat
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.devstack.process import ManagedProcess, StackError, port_open, wait_until
@@ -32,6 +32,9 @@ class PostgresLayout:
     port: int
     database: str = "dphp"
     user: str = "dphp"
+    # The secure stack: the cluster is made with scram-sha-256 for every connection (no trust
+    # line) and this password for `postgres`; its roles are made by services/devstack/secure.py.
+    superuser_password: str | None = field(default=None, repr=False)
 
     @property
     def data(self) -> Path:
@@ -92,8 +95,19 @@ def _prepare_dirs(layout: PostgresLayout) -> None:
         p = p.parent
 
 
-def _run(cmd: list[str], what: str) -> None:
-    result = subprocess.run(cmd, capture_output=True, text=True)
+def give_to_server_user(*paths: Path) -> None:
+    """Files the server reads (its TLS key and certificate) owned by the server's user: PostgreSQL
+    refuses a key file others can read, and runs as `postgres` when started by root."""
+    if os.geteuid() != 0:
+        return
+    _as_server_user()
+    entry = pwd.getpwnam("postgres")
+    for path in paths:
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         lines = (result.stdout + result.stderr).strip().splitlines()
         raise StackError(f"{what} failed: {lines[-1] if lines else result.returncode}")
@@ -114,8 +128,7 @@ def start(layout: PostgresLayout, log=print, options: dict[str, str] | None = No
     _prepare_dirs(layout)
     if not (layout.data / "PG_VERSION").exists():
         log(f"initialising a PostgreSQL cluster in {layout.data}")
-        _run(runas + [str(bin_dir / "initdb"), "-D", str(layout.data), "-U", "postgres",
-                      "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"], "initdb")
+        _initdb(runas, bin_dir, layout)
     layout.process.log_file.parent.mkdir(parents=True, exist_ok=True)
     log_file = layout.process.log_file
     if os.geteuid() == 0 and not log_file.exists():
@@ -136,8 +149,27 @@ def start(layout: PostgresLayout, log=print, options: dict[str, str] | None = No
     if postmaster:
         proc.pid_file.write_text(f"{postmaster}\n")
         pid = postmaster
-    _bootstrap_roles(bin_dir, layout)
+    if layout.superuser_password is None:
+        _bootstrap_roles(bin_dir, layout)
     return f"postgres started (pid {pid}) at {layout.url} in {took:.1f} s"
+
+
+def _initdb(runas: list[str], bin_dir: Path, layout: PostgresLayout) -> None:
+    argv = runas + [str(bin_dir / "initdb"), "-D", str(layout.data), "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8"]
+    if layout.superuser_password is None:
+        _run(argv + ["--auth=trust"], "initdb")
+        return
+    # The password through a file readable by the server user only, removed right after.
+    pwfile = layout.data.parent / ".initdb-pw"
+    pwfile.write_text(layout.superuser_password + "\n")
+    pwfile.chmod(0o600)
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam("postgres")
+        os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+    try:
+        _run(argv + ["--auth=scram-sha-256", f"--pwfile={pwfile}"], "initdb")
+    finally:
+        pwfile.unlink(missing_ok=True)
 
 
 def _postmaster_pid(layout: PostgresLayout) -> int | None:
@@ -162,8 +194,11 @@ def _accepts(bin_dir: Path, layout: PostgresLayout) -> bool:
 
 def _psql(layout: PostgresLayout, sql: str, db: str = "postgres") -> None:
     psql = shutil.which("psql") or str(find_bin_dir() / "psql")
+    env = None
+    if layout.superuser_password is not None:  # never on the command line
+        env = {**os.environ, "PGPASSWORD": layout.superuser_password}
     _run([psql, "-h", layout.host, "-p", str(layout.port), "-U", "postgres", "-d", db,
-          "-v", "ON_ERROR_STOP=1", "-qAtc", sql], "psql")
+          "-v", "ON_ERROR_STOP=1", "-qAtc", sql], "psql", env=env)
 
 
 def _bootstrap_roles(bin_dir: Path, layout: PostgresLayout) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from services.common.settings import Settings
@@ -55,7 +56,9 @@ def url_with_user(url: str, user: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def start_services(settings: Settings) -> list[str]:
+def start_services(settings: Settings, env_for: Callable[[str], dict[str, str]] | None = None) -> list[str]:
+    """Starts the services that do not run; `env_for(name)`: a service's environment (the secure
+    stack's principals), else this process's."""
     lines = []
     for name in SERVICE_NAMES:
         if not _available(name):
@@ -67,8 +70,9 @@ def start_services(settings: Settings) -> list[str]:
         address_file = http_address_file(settings, name)
         address_file.unlink(missing_ok=True)
         # Each service its own free port, written next to its PID file (`dphp dev status` shows it).
-        env = {**os.environ, "DPHP_HTTP_PORT": "0", "DPHP_HTTP_ADDRESS_FILE": str(address_file)}
-        if name == "web":  # the web service reads as the reader role only (CONTRACT 5)
+        env = {**(env_for(name) if env_for else os.environ),
+               "DPHP_HTTP_PORT": "0", "DPHP_HTTP_ADDRESS_FILE": str(address_file)}
+        if name == "web" and env_for is None:  # the web service reads as the reader role only (CONTRACT 5)
             env["DPHP_DATABASE_URL"] = url_with_user(settings.database_url, READER_ROLE)
         pid = proc.start([sys.executable, "-m", f"services.{name}.app"], env=env).pid
         lines.append(f"{name}: started (pid {pid}), log {proc.log_file}"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from services.common.settings import Settings
+from services.common.settings import Settings, mask_url
 from services.devstack import kafka, postgres
 from services.devstack.process import ManagedProcess, StackError, port_open
 from services.devstack.services import (SERVICE_NAMES, http_address, service_process, start_services,  # noqa: F401
@@ -136,9 +136,9 @@ def up(settings: Settings, log=print, with_services: bool = True, with_monitorin
     else:
         log(kafka.start(kl, log=log))
     if not manages_postgres(settings):
-        log(f"postgres: using {_safe_url(settings.database_url)} (not on this machine; nothing started)")
+        log(f"postgres: using {mask_url(settings.database_url)} (not on this machine; nothing started)")
     elif not pl.process.running() and port_open(pl.host, pl.port) and postgres.answers(pl):
-        log(f"postgres: using the server already at {_safe_url(settings.database_url)} (nothing started)")
+        log(f"postgres: using the server already at {mask_url(settings.database_url)} (nothing started)")
     else:
         log(postgres.start(pl, log=log))
     created = asyncio.run(ensure_topics(settings))
@@ -187,13 +187,10 @@ def down(settings: Settings, log=print) -> None:
     if nodes:
         for line in kafka.stop_nodes(nodes):
             log(line)
+    from services.devstack import secure
 
-
-def _safe_url(url: str) -> str:
-    p = urlparse(url)
-    if p.password:
-        return url.replace(f":{p.password}@", ":***@")
-    return url
+    if secure.started(settings):  # `dphp dev up --secure` of this state folder
+        secure.down(settings, log=log)
 
 
 def status(settings: Settings) -> list[Component]:
@@ -207,7 +204,7 @@ def status(settings: Settings) -> list[Component]:
         address = kl.address if kl.clustered else settings.kafka_bootstrap
         comps.append(Component(kl.name, address, kpid is not None, kpid, port_open(kl.host, kl.port)))
     comps.append(
-        Component("postgres", _safe_url(settings.database_url), ppid is not None, ppid, port_open(pl.host, pl.port))
+        Component("postgres", mask_url(settings.database_url), ppid is not None, ppid, port_open(pl.host, pl.port))
     )
     for name in SERVICE_NAMES:
         proc = service_process(settings, name)

@@ -53,7 +53,7 @@ def writer_server_settings(settings) -> dict[str, str]:
 async def connect_writer(settings, schema: str | None = None) -> asyncpg.Connection:
     """A connection that applies batches, with `writer_server_settings` and a client-side timeout
     (a little longer than the server's statement timeout: for a server that went silent)."""
-    return await asyncpg.connect(settings.database_url, timeout=10, server_settings=writer_server_settings(settings),
+    return await asyncpg.connect(settings.database_dsn, timeout=10, server_settings=writer_server_settings(settings),
                                  command_timeout=settings.db_statement_timeout_s + 30)
 
 

@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastStream:
             conn = None
             try:
                 await migrate(settings)
-                conn = await asyncpg.connect(settings.database_url, timeout=10)
+                conn = await asyncpg.connect(settings.database_dsn, timeout=10)
                 await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"dphp-report:{settings.db_schema}")
                 health["db"].ok()
                 log.info("publishing recaps of %s to %s every %.1f s", settings.db_schema, settings.topic_recap,

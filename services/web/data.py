@@ -39,7 +39,7 @@ class WebData:
 
         try:
             self.pool = await asyncpg.create_pool(
-                self.settings.database_url, min_size=1, max_size=self.pool_size, timeout=10,
+                self.settings.database_dsn, min_size=1, max_size=self.pool_size, timeout=10,
                 server_settings=READER_SERVER_SETTINGS)
         except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as exc:
             raise DatabaseUnreachable(f"cannot reach PostgreSQL for the web service: {exc}") from exc

@@ -11,7 +11,7 @@ from services.common.settings import Settings
 pytestmark = pytest.mark.unit
 
 SECURE = dict(kafka_bootstrap="broker.example:9093", kafka_sasl_mechanism="SCRAM-SHA-512",
-              kafka_sasl_username="dphp", kafka_sasl_password="secret")
+              kafka_sasl_username="dphp", kafka_sasl_password="secret", kafka_allow_plaintext_sasl=True)
 
 
 def test_the_settings_address_and_security_come_first_and_the_callers_arguments_over_them() -> None:
@@ -45,7 +45,8 @@ async def test_every_client_carries_the_security_settings() -> None:
 @pytest.mark.parametrize("security", [
     {},
     {"kafka_tls_ca_file": "CA"},
-    *({"kafka_sasl_mechanism": m, "kafka_sasl_username": "dphp", "kafka_sasl_password": "secret", **tls}
+    *({"kafka_sasl_mechanism": m, "kafka_sasl_username": "dphp", "kafka_sasl_password": "secret",
+       "kafka_allow_plaintext_sasl": True, **tls}
       for m in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512") for tls in ({}, {"kafka_tls_ca_file": "CA"})),
 ])
 def test_faststream_brokers_get_the_same_security_as_the_aiokafka_clients(security, tmp_path, monkeypatch) -> None:
@@ -53,11 +54,12 @@ def test_faststream_brokers_get_the_same_security_as_the_aiokafka_clients(securi
 
     from faststream.kafka.security import parse_security
 
-    from services.common.kafka import faststream_security
+    from services.common.kafka import faststream_security, security_kwargs
 
+    (tmp_path / "CA").write_text("a CA file\n")
     monkeypatch.setattr(ssl, "create_default_context", lambda cafile=None: ("context of", cafile))
     settings = Settings(**{k: (tmp_path / v if k == "kafka_tls_ca_file" else v) for k, v in security.items()})
-    expected = settings.kafka_security_kwargs()
+    expected = security_kwargs(settings)
     got = {k: v for k, v in parse_security(faststream_security(settings)).items()
            if not (k == "ssl_context" and v is None)}  # aiokafka's default
     assert got == expected

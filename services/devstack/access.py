@@ -1,0 +1,196 @@
+"""Who may do what on the secure local stack: Kafka principals and their ACLs, PostgreSQL roles and
+their privileges (README "Security"). Passwords reach the broker and the database only as salted
+verifiers, never as text in a command line or an SQL statement."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from services.common.settings import Settings
+from services.devstack.process import StackError
+
+if TYPE_CHECKING:
+    from services.devstack.kafka import KafkaLayout
+    from services.devstack.secure import SecureLayout
+
+ADMIN = "dphp-admin"  # the broker's own SASL principal (inter-broker) and the stack's set-up: super user
+BROKER_CN = "dphp-broker"  # the broker certificate's name: its principal on the controller listener
+PROJECTION_SERVICES = ("registrations", "movements", "meetings")
+PRINCIPALS = (*(f"dphp-{s}" for s in PROJECTION_SERVICES), "dphp-report", "dphp-publisher", "dphp-subscriber",
+              "dphp-operator")
+SUBSCRIBER_GROUP_PREFIX = "dphp-subscriber"  # consumer groups the subscriber may use
+
+OWNER = "dphp_owner"  # owns the database and the schema, runs migrations (the operator's role)
+WRITERS = "dphp_writer"  # group role of the three projection services
+READER = "dphp_reader"
+SERVICE_ROLES = (*(f"dphp_{s}" for s in PROJECTION_SERVICES), "dphp_report")
+DB_LOGIN_ROLES = (*SERVICE_ROLES, READER)
+DB_ROLE_OF = {**{f"dphp-{s}": f"dphp_{s}" for s in PROJECTION_SERVICES}, "dphp-report": "dphp_report",
+              "dphp-operator": OWNER}
+
+KAFKA_SCRAM_ITERATIONS = 4096
+PG_SCRAM_ITERATIONS = 4096
+
+
+# --- Kafka ---------------------------------------------------------------------------------------
+
+def scram_salted(password: str, iterations: int = KAFKA_SCRAM_ITERATIONS) -> tuple[str, str, int]:
+    """SCRAM-SHA-512 (RFC 5802) salt and salted password, base64, for the storage formatter."""
+    salt = os.urandom(24)
+    salted = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+    return base64.b64encode(salt).decode(), base64.b64encode(salted).decode(), iterations
+
+
+def acl_specs(s: Settings) -> list[tuple[tuple[str, ...], list[str], tuple[str, ...]]]:
+    """(principals, resource arguments of AclCommand, operations): everything that is allowed."""
+    inputs = {"registrations": s.topic_registered, "movements": s.topic_moved, "meetings": s.topic_meetings}
+    services = tuple(f"dphp-{n}" for n in PROJECTION_SERVICES)
+    every_topic = [s.topic_registered, s.topic_moved, s.topic_meetings, s.topic_dead_letter, s.topic_recap]
+    specs = [
+        # each projection service reads its own topic in its own group only
+        *(((f"dphp-{n}",), ["--topic", inputs[n], "--group", s.group_id(n)], ("Read",)) for n in PROJECTION_SERVICES),
+        # and writes (and checks) dead letters
+        (services, ["--topic", s.topic_dead_letter], ("Read", "Write")),
+        (("dphp-report",), ["--topic", s.topic_recap], ("Write",)),
+        # its lag monitor exports the three groups' lag: the input topics' end offsets
+        (("dphp-report",), [a for t in inputs.values() for a in ("--topic", t)], ("Describe",)),
+        # upstream publishers and the operator (publish, dlq retry) write the three input topics
+        (("dphp-publisher", "dphp-operator"), [a for t in inputs.values() for a in ("--topic", t)], ("Write",)),
+        (("dphp-subscriber",), ["--topic", s.topic_recap], ("Read",)),
+        (("dphp-subscriber",), ["--resource-pattern-type", "prefixed", "--group", SUBSCRIBER_GROUP_PREFIX], ("Read",)),
+        # the operator: status (group positions, end offsets), dlq list, replay; the demo creates topics
+        (("dphp-operator",), [*(a for t in every_topic for a in ("--topic", t)),
+                              *(a for n in PROJECTION_SERVICES for a in ("--group", s.group_id(n)))], ("Read",)),
+        (("dphp-operator",), ["--cluster"], ("Create", "Describe")),
+        # `make bench` as the operator: its own topics and groups, named bench<run>.*
+        (("dphp-operator",), ["--resource-pattern-type", "prefixed", "--topic", "bench", "--group", "bench"], ("All",)),
+    ]
+    return specs
+
+
+def admin_client_properties(admin_password: str, ca_file) -> str:
+    """A Kafka tool's client configuration as the admin (AclCommand, ConfigCommand)."""
+    return ("security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
+            "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{ADMIN}" password="{admin_password}";\n'
+            f"ssl.truststore.type=PEM\nssl.truststore.location={ca_file}\n")
+
+
+def apply_acls(kl: KafkaLayout, lay: SecureLayout, admin_password: str, settings: Settings) -> None:
+    """Adds the ACLs with Kafka's AclCommand as the admin (idempotent), a few JVMs at a time."""
+    config = lay.secrets / "admin-client.properties"
+    from services.devstack.secure import write_private
+
+    write_private(config, admin_client_properties(admin_password, lay.ca_file))
+
+    def add(spec) -> None:
+        principals, resources, operations = spec
+        cmd = ["java", "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", str(kl.jars / "*"),
+               "org.apache.kafka.tools.AclCommand", "--bootstrap-server", lay.bootstrap,
+               "--command-config", str(config), "--add", *resources,
+               *(a for p in principals for a in ("--allow-principal", f"User:{p}")),
+               *(a for op in operations for a in ("--operation", op))]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            lines = (result.stdout + result.stderr).strip().splitlines()
+            raise StackError(f"adding Kafka ACLs for {', '.join(principals)} failed: {lines[-1] if lines else result.returncode}")
+
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(add, acl_specs(settings)))
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------------
+
+def pg_scram_verifier(password: str, iterations: int = PG_SCRAM_ITERATIONS) -> str:
+    """PostgreSQL's stored form of a scram-sha-256 password (what `ALTER ROLE ... PASSWORD` takes
+    instead of the password itself)."""
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+async def make_roles(host: str, port: int, database: str, passwords: dict[str, str], ssl=None,
+                     reload: bool = False) -> None:
+    """As `postgres` (over TLS with `ssl`): the owner, the services' roles (projection services in
+    one group role) and the reader, each with its password (set again each time: idempotent), and
+    the database; `reload`: the server reads its configuration again first (pg_hba.conf changed)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(host=host, port=port, user="postgres", password=passwords["postgres"],
+                                 database="postgres", timeout=10, ssl=ssl)
+    try:
+        if reload:
+            await conn.execute("SELECT pg_reload_conf()")
+        existing = {r["rolname"] for r in await conn.fetch("SELECT rolname FROM pg_roles")}
+        if WRITERS not in existing:
+            await conn.execute(f"CREATE ROLE {WRITERS} NOLOGIN")
+        for role in (OWNER, *DB_LOGIN_ROLES):
+            if role not in existing:
+                await conn.execute(f"CREATE ROLE {role} LOGIN")
+            await conn.execute(f"ALTER ROLE {role} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB "
+                               f"PASSWORD '{pg_scram_verifier(passwords[role])}'")
+        for service in PROJECTION_SERVICES:
+            await conn.execute(f"GRANT {WRITERS} TO dphp_{service}")
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
+            await conn.execute(f"CREATE DATABASE {database} OWNER {OWNER}")
+    finally:
+        await conn.close()
+
+
+#: The tables each projection service writes (besides the positions and the projection's config).
+SERVICE_TABLES = {"registrations": ("voter", "voter_event", "tps_tally", "tps_loksus"),
+                  "movements": ("voter", "voter_event", "tps_tally", "tps_loksus"),
+                  "meetings": ("meeting",)}
+
+
+def grant_statements(db: str, s: str) -> list[str]:
+    """The least each role needs, in schema `s` (idempotent). The projection services write only
+    their tables; the report service reads the recap views and positions and keeps
+    `recap_published`, and of the voters' history only the newest event time, never a NIK.
+    `dphp_writer` (the group of the three) has no table of the live schema: only default privileges,
+    so that a schema rebuilt by `dphp replay` works for every service at once (`dphp dev up
+    --secure` again narrows it back)."""
+    services = [f"dphp_{n}" for n in PROJECTION_SERVICES]
+    statements = [
+        f"REVOKE ALL ON DATABASE {db} FROM PUBLIC",
+        f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {WRITERS}, dphp_report, {READER}",
+        f"GRANT USAGE ON SCHEMA {s} TO {WRITERS}, dphp_report",
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {WRITERS}, {', '.join(SERVICE_ROLES)}",
+        f"GRANT SELECT ON {s}.schema_migrations, {s}.privacy_config TO {WRITERS}, dphp_report",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.consumer_position, {s}.projection_config TO {', '.join(services)}",
+        *(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(f'{s}.{t}' for t in tables)} TO dphp_{n}"
+          for n, tables in SERVICE_TABLES.items()),
+        f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {s} TO {WRITERS}",
+        f"GRANT SELECT ON {s}.projection_config, {s}.consumer_position, {s}.recap_full TO dphp_report",
+        # every service's lag monitor: the projection's freshness (a view: two times, no voter)
+        f"GRANT SELECT ON {s}.freshness TO {', '.join(SERVICE_ROLES)}",
+        f"GRANT SELECT (event_time) ON {s}.voter_event TO dphp_report",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.recap_published TO dphp_report",
+        f"ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {WRITERS}",
+        f"ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} GRANT USAGE ON SCHEMAS TO {WRITERS}",
+    ]
+    return statements
+
+
+async def grant(owner_dsn: str, schema: str) -> None:
+    """As the owner, after the migrations: `grant_statements` in one transaction."""
+    import asyncpg
+
+    conn = await asyncpg.connect(owner_dsn, timeout=10)
+    try:
+        db = await conn.fetchval("SELECT current_database()")
+        async with conn.transaction():
+            for sql in grant_statements(db, schema):
+                await conn.execute(sql)
+    finally:
+        await conn.close()

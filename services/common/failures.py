@@ -119,8 +119,17 @@ class Health:
             self.log.warning("%s unavailable (%s); retrying with backoff, nothing committed",
                              self.what, self.last_error)
 
-    def ok(self) -> None:
+    @staticmethod
+    def now() -> float:
+        return asyncio.get_running_loop().time()
+
+    def ok(self, started: float | None = None) -> None:
+        """A success; `started`: when the operation that succeeded began (`now()`). One that began
+        before the failure was noticed proves nothing (another connection's transaction that was
+        already committing as the server went down) and is not taken as the dependency's return."""
         if self.failing_since is not None:
+            if started is not None and started < self.failing_since:
+                return
             took = asyncio.get_running_loop().time() - self.failing_since
             self.log.warning("%s reachable again after %.1f s; resumed", self.what, took)
             self.failing_since = None
@@ -132,6 +141,7 @@ async def retry_transient(action: Callable[[], Awaitable[T]], health: Health, ba
     through `health`: one line when it starts failing, one when it is back); others are raised."""
     backoff = backoff or Backoff()
     while True:
+        started = health.now()
         try:
             result = await action()
         except Exception as exc:
@@ -140,5 +150,5 @@ async def retry_transient(action: Callable[[], Awaitable[T]], health: Health, ba
             health.failed(exc)
             await backoff.wait()
             continue
-        health.ok()
+        health.ok(started)
         return result

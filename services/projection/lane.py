@@ -36,6 +36,7 @@ class Lane:
             if self._store is not None and not self._store.conn.is_closed():
                 return self._store
             self.drop_connection()
+            started = self.health.now()
             try:
                 self._store = await self.open_store()
             except Exception as exc:
@@ -47,7 +48,7 @@ class Lane:
             if self._connected_before:
                 self.on_reconnect()
             self._connected_before = True
-            self.health.ok()
+            self.health.ok(started)
             return self._store
 
     async def with_db(self, action: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -55,9 +56,10 @@ class Lane:
         backoff = Backoff()
         while True:
             store = await self.store_ready()
+            started = self.health.now()
             try:
                 result = await action(store)
-                self.health.ok()
+                self.health.ok(started)
                 return result
             except st.ProjectionSwitched:
                 # `dphp replay` put a rebuilt projection in place: continue on it, from its positions.

@@ -42,7 +42,7 @@ def query(base: str, promql: str) -> list[dict]:
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian's prometheus is not installed")
 async def test_prometheus_query_api_shows_every_partitions_lag_reaching_zero(stack, tmp_path):
-    settings = unique_settings(stack, state_dir=tmp_path / "state", prometheus_port=free_port(),
+    settings = unique_settings(stack, state_dir=tmp_path / "state", prometheus_port=free_port(), web_port=free_port(),
                                metrics_interval_s=1.0)
     await ensure_topics(settings)
     env = settings_env(settings)
@@ -53,11 +53,11 @@ async def test_prometheus_query_api_shows_every_partitions_lag_reaching_zero(sta
         assert f"prometheus: started" in up.stderr and base in up.stderr, up.stderr
         # dev status shows each service's HTTP address, and Prometheus.
         rows = {r["component"]: r for r in json.loads(run(env, "dev", "status", "--format", "json").stdout)}
-        for name in ("registrations", "movements", "meetings", "report"):
+        for name in ("registrations", "movements", "meetings", "report", "web"):
             assert rows[name]["http"].startswith("http://127.0.0.1:"), rows[name]
         assert rows["prometheus"]["http"] == base
         targets = json.loads((settings.state_dir / "prometheus" / "targets.json").read_text())
-        assert {t["labels"]["service"] for t in targets} == {"registrations", "movements", "meetings", "report"}
+        assert {t["labels"]["service"] for t in targets} == {"registrations", "movements", "meetings", "report", "web"}
 
         sample = tmp_path / "sample.jsonl"
         made = run(env, "sample", "--region", "33.16", "--voters", "3000", "--seed", "1", "--out", str(sample))

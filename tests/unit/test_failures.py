@@ -69,3 +69,26 @@ def test_backoff_doubles_to_its_cap_and_resets():
     assert [b.delay() for _ in range(6)] == [0.5, 1, 2, 4, 4, 4]
     b.reset()
     assert b.delay() == 0.5
+
+
+def test_a_success_that_began_before_the_failure_is_not_the_dependencys_return(caplog):
+    """Two lanes: one fails as PostgreSQL goes down while the other's commit, begun earlier, still
+    succeeds. That success must not log "reachable again" (then "unavailable" once more)."""
+    import logging
+
+    from services.common.failures import Health
+
+    async def scenario() -> list[str]:
+        health = Health("PostgreSQL", logging.getLogger("test.health"))
+        begun_before = health.now()
+        await asyncio.sleep(0.01)
+        health.failed(ConnectionResetError("gone"))
+        health.ok(begun_before)  # the other lane's commit, begun before the failure
+        assert health.failing
+        await asyncio.sleep(0.01)
+        health.ok(health.now())  # an operation begun after it: the database is back
+        assert not health.failing
+        return [r.getMessage().split(" (")[0].split(" after")[0] for r in caplog.records]
+
+    with caplog.at_level(logging.WARNING, logger="test.health"):
+        assert asyncio.run(scenario()) == ["PostgreSQL unavailable", "PostgreSQL reachable again"]

@@ -74,6 +74,33 @@ async def test_the_reader_cannot_read_personal_data_or_exact_tps_figures(project
         await reader.fetch(f"SELECT * FROM {s}.recap_as_of_public('pg_catalog', 'ID', now())")
 
 
+async def test_the_reader_cannot_run_its_own_functions_with_the_owners_rights(projection, settings):
+    """Found by review: the reader puts its own recap_as_of_public, recap_as_of (reading voters'
+    NIKs), privacy_withheld and privacy_config in its temporary schema, and asks the owner's
+    SECURITY DEFINER function to serve that schema; its recap_as_of would run as the owner."""
+    store, reader = projection
+    s = settings.db_schema
+    await apply_all(store, event_set(5, voters=30), 100, st.eligibility_cutoff(settings.voting_day))
+    columns = ", ".join(f"{c} integer" for c in ("male", "female", "total", "tps_count", "tps_loksus_count",
+                                                  "new_voters", "disabled", "under_age", "over_capacity_tps",
+                                                  "d1", "d2", "d3", "d4", "d5", "d6"))
+    await reader.execute("CREATE TEMP TABLE privacy_config (min_voters integer)")
+    await reader.execute("INSERT INTO pg_temp.privacy_config VALUES (0)")
+    temp = await reader.fetchval("SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()")
+    leak = f"SELECT 'tps'::text, nik::text, {', '.join(['0'] * 15)} FROM {s}.voter"
+    await reader.execute(f"""CREATE FUNCTION pg_temp.recap_as_of(s text, region text, t timestamptz)
+        RETURNS TABLE (level text, region_code text, {columns}) LANGUAGE sql AS $$ {leak} $$""")
+    await reader.execute("""CREATE FUNCTION pg_temp.privacy_withheld(l text, n integer, m integer)
+        RETURNS boolean LANGUAGE sql AS $$ SELECT false $$""")
+    await reader.execute(f"""CREATE FUNCTION pg_temp.recap_as_of_public(s text, region text, t timestamptz)
+        RETURNS TABLE (level text, region_code text, {columns}) LANGUAGE sql AS $$ SELECT * FROM pg_temp.recap_as_of(s, region, t) $$""")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        rows = await reader.fetch(f"SELECT * FROM {s}.recap_as_of_public($1, 'ID', now())", temp)
+        assert not any(len(r["region_code"]) == 16 for r in rows), "the reader read NIKs as the owner"
+    # The projection itself is still served.
+    assert await reader.fetch(f"SELECT * FROM {s}.recap_as_of_public($1, 'ID', now())", s)
+
+
 async def test_the_readers_recap_is_the_folds_with_the_threshold_at_every_level_as_of_too(projection, settings):
     store, reader = projection
     s = settings.db_schema

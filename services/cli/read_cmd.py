@@ -18,6 +18,7 @@ from rich.text import Text
 
 from services.cli.common import CELL_LIMIT, OutputFormat, cell, dump_json, err, expected_errors, fail, load_settings, out
 from services.cli.main import app
+from services.common.errors import InvalidArgument
 from schemas.recap import RECAP_COUNT_FIELDS as RECAP_FIELDS
 from services.common.logs import quiet_kafka_logs
 from services.operations import reading, regions
@@ -57,15 +58,10 @@ def write_printable(fmt: PrintableFormat, out_file: Path | None, make_html) -> N
 
 
 def parse_time(value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
     try:
-        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"--as-of {value!r} is not an RFC 3339 time (e.g. 2024-08-11T09:00:00+07:00)", code=2)
-    if t.tzinfo is None:
-        fail(f"--as-of {value!r} has no offset; give one, e.g. +07:00", code=2)
-    return t
+        return reading.parse_as_of(value)
+    except InvalidArgument as exc:
+        fail(str(exc), code=2)
 
 
 def emit(rows: list[dict[str, Any]], fmt: OutputFormat, columns: list[str], title: str | None = None) -> None:

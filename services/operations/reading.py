@@ -14,6 +14,29 @@ from services.operations.regions import check_region, region_name
 from services.projection.recap import LEVELS, level_below, level_of
 
 
+def parse_as_of(value: str | None, name: str = "--as-of") -> dt.datetime | None:
+    """An as-of time given by a user: RFC 3339 with offset, within the bounds of event times
+    (CONTRACT 2, version 1.1); refuses anything else (`InvalidArgument`, one line)."""
+    from schemas.events import TIME_BOUNDS_TEXT, TIME_MAX, TIME_MIN
+
+    if value is None or value.strip() == "":
+        return None
+    shown = value if len(value) <= 40 else value[:40] + "..."
+    try:
+        t = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidArgument(f"{name} {shown!r} is not an RFC 3339 time (e.g. 2024-08-11T09:00:00+07:00)") from None
+    if t.tzinfo is None:
+        raise InvalidArgument(f"{name} {shown!r} has no offset; give one, e.g. +07:00")
+    try:
+        inside = TIME_MIN <= t <= TIME_MAX
+    except OverflowError:  # an offset that moves the instant past the calendar's edge
+        inside = False
+    if not inside:
+        raise InvalidArgument(f"{name} {shown!r} is out of range: give a time {TIME_BOUNDS_TEXT.split(' (')[0]}")
+    return t
+
+
 async def connect_reader(settings: Settings):
     """A connection with the reader sessions' settings (the views of `dphp_reader`)."""
     from services.common.db import connect

@@ -14,11 +14,10 @@ def region_name(code: str) -> str:
 
 def check_region(code: str) -> None:
     """Refuses (`InvalidArgument`) a code that is not a Kemendagri region code or ID."""
-    from schemas.regions import region_name as name
+    from schemas.regions import level_of
 
-    if code == "ID":
-        return
-    base = code.split("/")[0]
-    if name(base) is None:
+    if level_of(code) is None:  # a TPS too: a known desa, '/', its number in three digits 001-999
+        shown = code if len(code) <= 40 else code[:40] + "..."
         raise InvalidArgument(
-            f"unknown region code {code!r}: give a Kemendagri code such as 33.16 or 33.16.01, or ID")
+            f"unknown region code {shown!r}: give a Kemendagri code such as 33.16 or 33.16.01, "
+            "a TPS as 33.16.01.2001/001, or ID")

@@ -31,10 +31,14 @@ def recap_filter(region: str | None, level: str | None) -> Callable[[Recap], boo
 
 
 async def follow(settings: Settings, wanted: Callable[[Recap], bool], on_recap: Callable[[Recap], None], *,
-                 from_beginning: bool = False, exit_at_end: bool = False) -> int:
+                 from_beginning: bool = False, exit_at_end: bool = False,
+                 on_skipped: Callable[[object, Exception], None] | None = None) -> int:
     """Calls `on_recap` for every wanted recap on the recap topic: from its beginning (the latest
     recap of every region, then the changes) or only new ones. With `exit_at_end`, returns once
-    the topic's end at the start is reached; otherwise follows until cancelled. Returns the count."""
+    the topic's end at the start is reached; otherwise follows until cancelled. Returns the count.
+    A record that is not a recap message (a tombstone, another producer's bytes) goes to
+    `on_skipped` (by default a warning naming its partition and offset) and following goes on."""
+    on_skipped = on_skipped or _warn_skipped
     from aiokafka import TopicPartition
 
     from services.common.kafka import kafka_consumer
@@ -64,9 +68,23 @@ async def follow(settings: Settings, wanted: Callable[[Recap], bool], on_recap: 
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             for records in batches.values():
                 for record in records:
-                    recap = Recap.from_json(record.value)
+                    try:
+                        recap = Recap.from_json(record.value if record.value is not None else b"")
+                    except ValueError as exc:  # pydantic's ValidationError too: not a recap message
+                        on_skipped(record, exc)
+                        continue
                     if wanted(recap):
                         on_recap(recap)
                         shown += 1
     finally:
         await consumer.stop()
+
+
+def _warn_skipped(record, exc: Exception) -> None:
+    import logging
+
+    reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+    logging.getLogger("dphp.subscribe").warning(
+        "skipped a record that is not a recap message (partition %s, offset %s): %s",
+        record.partition, record.offset, reason)
+

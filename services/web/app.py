@@ -38,15 +38,10 @@ class HttpError(Exception):
 
 
 def parse_as_of(value: str | None) -> dt.datetime | None:
-    if value is None or value == "":
-        return None
     try:
-        t = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise HttpError(422, f"as_of {value!r} is not an RFC 3339 time (e.g. 2024-08-11T09:00:00+07:00)") from None
-    if t.tzinfo is None:
-        raise HttpError(422, f"as_of {value!r} has no offset; give one, e.g. +07:00")
-    return t
+        return reading.parse_as_of(value, name="as_of")
+    except InvalidArgument as exc:
+        raise HttpError(422, str(exc)) from None
 
 
 def known_region(code: str) -> str:

@@ -220,6 +220,12 @@ def test_unknown_region_is_a_usage_error(stack):
     bad_time = dphp(settings, "report", "--region", "33.16", "--as-of", "2024-08-11T09:00:00")
     assert bad_time.returncode == 2
     assert "offset" in one_error_line(bad_time)
+    # Found by review: a TPS code with a second slash printed a traceback; a far time too.
+    for args in (("report", "--region", "33.16.01.2001/001/x", "--format", "html"),
+                 ("report", "--region", "33.16", "--as-of", "9999-12-31T23:59:59Z")):
+        result = dphp(settings, *args)
+        assert result.returncode == 2, args
+        assert "unknown region code" in one_error_line(result) or "out of range" in one_error_line(result)
 
 
 @pytest.mark.parametrize("command", ["publish", "report", "meetings", "status", "dev up", "dev down", "dev status",

@@ -96,14 +96,18 @@ def test_meetings_api_equals_dphp_meetings(web):
 
 
 def test_unknown_region_is_404_with_a_clear_message(web):
-    for path in ("/api/recap/99.99", "/region/99.99", "/region/99.99/print", "/api/meetings/12.34.56"):
+    # Found by review: TPS codes with a known desa but a bad number or a second slash (a 500 before).
+    for path in ("/api/recap/99.99", "/region/99.99", "/region/99.99/print", "/api/meetings/12.34.56",
+                 "/region/33.16.01.2001/001/x", "/region/33.16.01.2001/001/x/print", "/api/recap/33.16/abc",
+                 "/region/33.16/abc", "/api/recap/33.16.01.2001/99999", "/region/" + "3" * 5000):
         status, body = get(web, path)
         assert status == 404, path
         assert "unknown region code" in (body["detail"] if isinstance(body, dict) else body), path
 
 
 def test_bad_as_of_is_422(web):
-    for value in ("yesterday", "2024-07-10T00:00:00"):  # not a time; no offset
+    # not a time; no offset; past the calendar's edges (a 500 before: found by review)
+    for value in ("yesterday", "2024-07-10T00:00:00", "9999-12-31T23:59:59Z", "0001-01-01T00:00:00+07:00"):
         status, body = get(web, "/api/recap/33.16", as_of=value)
         assert status == 422 and "as_of" in body["detail"], body
         status, page = get(web, "/region/33.16", as_of=value)

@@ -187,8 +187,11 @@ def mask_url(url: str) -> str:
         password = parts.password
     except ValueError:
         return "<unparseable URL>"
-    if not password:
-        return url
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
+    if password:
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        parts = parts._replace(netloc=f"{user}:***@{hostport}")
+    # libpq takes a password as a parameter too (`?password=...`), and a file's name says nothing.
+    query = "&".join(f"{k}=***" if k.lower() in ("password", "sslpassword") else item
+                     for item in parts.query.split("&") if item for k in (item.split("=", 1)[0],))
+    return urlunsplit(parts._replace(query=query))

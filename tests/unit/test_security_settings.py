@@ -110,6 +110,9 @@ def test_settings_errors_never_echo_the_values() -> None:
     ("postgresql://dphp_reader:pa%40ss@127.0.0.1:5433/dphp", "postgresql://dphp_reader:***@127.0.0.1:5433/dphp"),
     ("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db"),
     ("postgresql://dphp@127.0.0.1:5432/dphp", "postgresql://dphp@127.0.0.1:5432/dphp"),
+    # A password as libpq's parameter (found by review: shown as it was).
+    ("postgresql://u@h:5432/d?password=s3cret&sslmode=require", "postgresql://u@h:5432/d?password=***&sslmode=require"),
+    ("postgresql://u:p@h/d?sslpassword=k", "postgresql://u:***@h/d?sslpassword=***"),
 ])
 def test_a_shown_database_url_has_its_password_masked(url, shown) -> None:
     assert mask_url(url) == shown

@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastStream:
         await asyncio.gather(*futures)  # every recap acknowledged before it is recorded as published
 
     app = FastStream(broker, logger=log)
-    report = RecapPublisher(settings.db_schema, send, settings.privacy_min_voters, metrics.report)
+    report = RecapPublisher(settings.db_schema, send, metrics.report)
     task: asyncio.Task | None = None
     health = {"db": Health("PostgreSQL", log), "kafka": Health("Kafka (recap topic)", log)}
     # The report service exports the lag of all three groups: a frozen service's lag is still seen.

@@ -68,10 +68,9 @@ Send = Callable[[Sequence[Recap]], Awaitable[None]]
 class RecapPublisher:
     """One look at the projection in `schema` and the recaps it publishes through `send`."""
 
-    def __init__(self, schema: str, send: Send, min_voters: int, metrics: ReportMetrics | None = None) -> None:
+    def __init__(self, schema: str, send: Send, metrics: ReportMetrics | None = None) -> None:
         self.s = schema
         self.send = send
-        self.min_voters = min_voters  # the privacy threshold, DPHP_PRIVACY_MIN_VOTERS
         self.metrics = metrics
         self._seen: tuple | None = None  # the stored positions at the last look
         self._as_of: dt.datetime | None = None  # the newest event included in the recaps published
@@ -92,9 +91,11 @@ class RecapPublisher:
     async def _publish_changes(self, conn: asyncpg.Connection) -> int:
         s = self.s
         async with conn.transaction(isolation="repeatable_read", readonly=True):
+            # The privacy threshold as the projection records it (the one the reader's views
+            # apply), not this process's setting: the topic and the views never disagree.
             seen = tuple(await conn.fetchrow(
-                f"SELECT (SELECT generation FROM {s}.projection_config), sum(next_offset), count(*) "
-                f"FROM {s}.consumer_position"))
+                f"SELECT (SELECT generation FROM {s}.projection_config), sum(next_offset), count(*), "
+                f"(SELECT min_voters FROM {s}.privacy_config) FROM {s}.consumer_position"))
             if seen == self._seen:
                 return 0
             rows = await conn.fetch(f"SELECT level, region_code, {', '.join(FIGURE_COLUMNS)} FROM {s}.recap_full")
@@ -102,7 +103,7 @@ class RecapPublisher:
             published = await conn.fetch(f"SELECT region_code, level, figures FROM {s}.recap_published")
         current = {r["region_code"]: (r["level"], {f: int(r[f]) for f in FIGURE_COLUMNS}) for r in rows}
         before = {r["region_code"]: (r["level"], json.loads(r["figures"])) for r in published}
-        changes = changed_regions(current, before, min_voters=self.min_voters)
+        changes = changed_regions(current, before, min_voters=seen[3])
         if changes:
             now = dt.datetime.now(dt.timezone.utc)
             await self.send([recap_message(level, code, figures, as_of, now) for level, code, figures in changes])

@@ -108,3 +108,28 @@ async def test_recap_topic_follows_the_projection_and_zeroes_emptied_regions(set
         for p in procs:
             p.stop()
     assert "Traceback" not in procs[-1].output()
+
+
+async def test_the_recap_topic_applies_the_threshold_the_projection_records(settings, tmp_path):
+    """Found by review: the report service applied its own DPHP_PRIVACY_MIN_VOTERS while the
+    reader's views apply the one `migrate` last recorded; the topic and the views could disagree."""
+    from services.common.db import migrate
+
+    await ensure_topics(settings)
+    events = event_set(31, voters=300)
+    procs = start_services(settings, tmp_path) + [ServiceProcess(settings, "report", tmp_path).start()]
+    try:
+        await produce(settings, events)
+        await wait_converged(settings, processes=procs)
+        await wait_for_recaps(settings, events)  # with the threshold of 10: some TPS withheld
+        await migrate(settings.model_copy(update={"privacy_min_voters": 0}))  # another process records 0
+        deadline = time.monotonic() + 30
+        while True:
+            tps = [r for r in (await latest_recaps(settings)).values() if r.level == "tps"]
+            if all(r.disabled is not None for r in tps) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert all(r.disabled is not None for r in tps), "the recap topic kept withholding at the old threshold"
+    finally:
+        for p in procs:
+            p.stop()

@@ -105,11 +105,17 @@ async def meetings(settings: Settings, region: str | None = None, levels: tuple[
     """Meetings (of `region` or inside it) with attendees, declared, computed and discrepancy;
     `public=True` works for the reader role (no access to the voters' tables); `None`: chosen by
     the settings' database role."""
+    async with reader(settings) as conn:
+        if public is None:
+            public = not await reads_exact_figures(conn, settings.db_schema)
+        return await meeting_rows(conn, settings.db_schema, region, levels, public=public)
+
+
+async def meeting_rows(conn, schema: str, region: str | None = None, levels: tuple[str, ...] | None = None,
+                       *, public: bool) -> list[dict]:
+    """`meetings` on a connection the caller holds (the web service's pool)."""
     from services.projection import queries
 
     if region:
         check_region(region)
-    async with reader(settings) as conn:
-        if public is None:
-            public = not await reads_exact_figures(conn, settings.db_schema)
-        return await queries.meetings(conn, settings.db_schema, region, levels=levels, public=public)
+    return await queries.meetings(conn, schema, region, levels=levels, public=public)

@@ -87,18 +87,18 @@ class WebData:
         """Meetings of the region and inside it, as `dphp meetings --region REGION` reads them."""
 
         async def compute(conn) -> list[dict]:
-            return await reading.meetings(self.settings, region, public=True)
+            return await reading.meeting_rows(conn, self.schema, region, public=True)
 
         return await self._cached(("meetings", region), compute)
 
     async def meeting(self, meeting_id: str) -> dict | None:
         """One meeting with its computed figures (None when there is no such meeting)."""
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn:  # one pooled connection: no new one per request
             found = await conn.fetchrow(
                 f"SELECT level, region_code FROM {self.schema}.meetings WHERE meeting_id = $1", meeting_id)
-        if found is None:
-            return None
-        rows = await reading.meetings(self.settings, found["region_code"], levels=(found["level"],), public=True)
+            if found is None:
+                return None
+            rows = await reading.meeting_rows(conn, self.schema, found["region_code"], (found["level"],), public=True)
         return next((m for m in rows if m["meeting_id"] == meeting_id), None)
 
     async def freshness(self) -> dict[str, dt.datetime | None]:

@@ -237,3 +237,23 @@ def pdftext(path) -> str:
 def dots(n: int) -> str:
     """A figure as the forms print it: thousands separated by dots."""
     return f"{n:,}".replace(",", ".")
+
+
+async def test_meeting_reads_use_the_pool_not_a_connection_per_request(web):
+    """Found by review: each meetings page opened a connection of its own, so page loads could use
+    up PostgreSQL's connections. With the settings' address made unreachable after the pool is up,
+    the reads still work: they run on the pool's connections."""
+    from services.devstack.process import free_port
+    from services.web.data import WebData
+
+    data = WebData(web.settings, pool_size=1, cache=False)
+    await data.start()
+    try:
+        want = await data.meetings("33.16")
+        data.settings = web.settings.model_copy(
+            update={"database_url": f"postgresql://nobody@127.0.0.1:{free_port()}/none"})
+        meetings = await data.meetings("33.16")
+        assert meetings and meetings == want
+        assert await data.meeting(meetings[0]["meeting_id"]) == meetings[0]
+    finally:
+        await data.close()

@@ -1,6 +1,7 @@
 """Who may do what on the secure local stack: Kafka principals and their ACLs, PostgreSQL roles and
-their privileges (README "Security"). Passwords reach the broker and the database only as salted
-verifiers, never as text in a command line or an SQL statement."""
+their privileges (README "Security"; the tables' grants are services/operations/grants.py).
+PostgreSQL is given verifiers, never a password; the broker's storage formatter salted passwords in
+a file it reads itself; none is on a command line or in an SQL statement."""
 
 from __future__ import annotations
 

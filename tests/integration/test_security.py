@@ -336,3 +336,6 @@ def test_no_password_in_any_output_or_log_file(stack, published) -> None:
             assert "AuthorizationFailed" not in line or "Failed to create topic" in line, line
     for path in stack.layout.secrets.iterdir():
         assert path.stat().st_mode & 0o777 == 0o600, path
+    # the SCRAM users' file of the storage formatter lived only while it formatted
+    assert not (stack.layout.secrets / "kafka-format.args").exists()
+    assert (stack.layout.root / "kafka" / "server.properties").stat().st_mode & 0o777 == 0o600

@@ -1,6 +1,7 @@
 """Who may do what on the secure local stack: Kafka principals and their ACLs, PostgreSQL roles and
-their privileges (README "Security"). Passwords reach the broker and the database only as salted
-verifiers, never as text in a command line or an SQL statement."""
+their privileges (README "Security"; the tables' grants are services/operations/grants.py).
+PostgreSQL is given verifiers, never a password; the broker's storage formatter salted passwords in
+a file it reads itself; none is on a command line or in an SQL statement."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from services.common.settings import Settings
+from services.devstack.private import write_private
 from services.devstack.process import StackError
+from services.operations import grants
+from services.operations.grants import OWNER, PROJECTION_SERVICES, READER, SERVICE_ROLES, WRITERS
 
 if TYPE_CHECKING:
     from services.devstack.kafka import KafkaLayout
@@ -21,15 +25,10 @@ if TYPE_CHECKING:
 
 ADMIN = "dphp-admin"  # the broker's own SASL principal (inter-broker) and the stack's set-up: super user
 BROKER_CN = "dphp-broker"  # the broker certificate's name: its principal on the controller listener
-PROJECTION_SERVICES = ("registrations", "movements", "meetings")
 PRINCIPALS = (*(f"dphp-{s}" for s in PROJECTION_SERVICES), "dphp-report", "dphp-publisher", "dphp-subscriber",
               "dphp-operator")
 SUBSCRIBER_GROUP_PREFIX = "dphp-subscriber"  # consumer groups the subscriber may use
 
-OWNER = "dphp_owner"  # owns the database and the schema, runs migrations (the operator's role)
-WRITERS = "dphp_writer"  # group role of the three projection services
-READER = "dphp_reader"
-SERVICE_ROLES = (*(f"dphp_{s}" for s in PROJECTION_SERVICES), "dphp_report")
 DB_LOGIN_ROLES = (*SERVICE_ROLES, READER)
 DB_ROLE_OF = {**{f"dphp-{s}": f"dphp_{s}" for s in PROJECTION_SERVICES}, "dphp-report": "dphp_report",
               "dphp-operator": OWNER}
@@ -85,8 +84,6 @@ def admin_client_properties(admin_password: str, ca_file) -> str:
 def apply_acls(kl: KafkaLayout, lay: SecureLayout, admin_password: str, settings: Settings) -> None:
     """Adds the ACLs with Kafka's AclCommand as the admin (idempotent), a few JVMs at a time."""
     config = lay.secrets / "admin-client.properties"
-    from services.devstack.secure import write_private
-
     write_private(config, admin_client_properties(admin_password, lay.ca_file))
 
     def add(spec) -> None:
@@ -147,50 +144,12 @@ async def make_roles(host: str, port: int, database: str, passwords: dict[str, s
         await conn.close()
 
 
-#: The tables each projection service writes (besides the positions and the projection's config).
-SERVICE_TABLES = {"registrations": ("voter", "voter_event", "tps_tally", "tps_loksus"),
-                  "movements": ("voter", "voter_event", "tps_tally", "tps_loksus"),
-                  "meetings": ("meeting",)}
-
-
-def grant_statements(db: str, s: str) -> list[str]:
-    """The least each role needs, in schema `s` (idempotent). The projection services write only
-    their tables; the report service reads the recap views and positions and keeps
-    `recap_published`, and of the voters' history only the newest event time, never a NIK.
-    `dphp_writer` (the group of the three) has no table of the live schema: only default privileges,
-    so that a schema rebuilt by `dphp replay` works for every service at once (`dphp dev up
-    --secure` again narrows it back)."""
-    services = [f"dphp_{n}" for n in PROJECTION_SERVICES]
-    statements = [
-        f"REVOKE ALL ON DATABASE {db} FROM PUBLIC",
-        f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {WRITERS}, dphp_report, {READER}",
-        f"GRANT USAGE ON SCHEMA {s} TO {WRITERS}, dphp_report",
-        f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {WRITERS}, {', '.join(SERVICE_ROLES)}",
-        f"GRANT SELECT ON {s}.schema_migrations, {s}.privacy_config TO {WRITERS}, dphp_report",
-        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.consumer_position, {s}.projection_config TO {', '.join(services)}",
-        *(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(f'{s}.{t}' for t in tables)} TO dphp_{n}"
-          for n, tables in SERVICE_TABLES.items()),
-        f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {s} TO {WRITERS}",
-        f"GRANT SELECT ON {s}.projection_config, {s}.consumer_position, {s}.recap_full TO dphp_report",
-        # every service's lag monitor: the projection's freshness (a view: two times, no voter)
-        f"GRANT SELECT ON {s}.freshness TO {', '.join(SERVICE_ROLES)}",
-        f"GRANT SELECT (event_time) ON {s}.voter_event TO dphp_report",
-        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.recap_published TO dphp_report",
-        f"ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {WRITERS}",
-        f"ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} GRANT USAGE ON SCHEMAS TO {WRITERS}",
-    ]
-    return statements
-
-
 async def grant(owner_dsn: str, schema: str) -> None:
-    """As the owner, after the migrations: `grant_statements` in one transaction."""
+    """As the owner, after the migrations: `grants.grant_statements` in one transaction."""
     import asyncpg
 
     conn = await asyncpg.connect(owner_dsn, timeout=10)
     try:
-        db = await conn.fetchval("SELECT current_database()")
-        async with conn.transaction():
-            for sql in grant_statements(db, schema):
-                await conn.execute(sql)
+        await grants.grant(conn, schema)
     finally:
         await conn.close()

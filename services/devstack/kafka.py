@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psutil
 
+from services.devstack.private import write_private
 from services.devstack.process import ManagedProcess, StackError, port_open, wait_until
 
 INFRA_KAFKA = Path(__file__).resolve().parents[2] / "infra" / "kafka"
@@ -161,9 +162,11 @@ def write_config(layout: KafkaLayout, overrides: dict[str, str] | None = None) -
             "broker.session.timeout.ms": "6000",
         })
     props.update(overrides or {})
-    layout.config.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-    if overrides:  # may hold passwords (JAAS, keystore): the owner's only
-        layout.config.chmod(0o600)
+    text = "".join(f"{k}={v}\n" for k, v in props.items())
+    if overrides:  # may hold passwords (JAAS, keystore): the owner's only, from its creation
+        write_private(layout.config, text)
+    else:
+        layout.config.write_text(text)
 
 
 def _java_env(layout: KafkaLayout) -> dict[str, str]:
@@ -176,14 +179,16 @@ def _classpath(layout: KafkaLayout) -> str:
     return str(layout.jars / "*")
 
 
-def format_storage(layout: KafkaLayout, cluster_id: str | None = None, extra_args: tuple[str, ...] = ()) -> None:
+def format_storage(layout: KafkaLayout, cluster_id: str | None = None, args_file: Path | None = None) -> None:
+    """Formats the node's storage once; `args_file`: more arguments of the formatter, one a line,
+    read by the tool itself (`@file`: the SCRAM users' salted passwords never on a command line)."""
     if (layout.data / "meta.properties").exists():
         return
     cmd = [
         "java", "-cp", _classpath(layout),
         f"-Dlog4j2.configurationFile={INFRA_KAFKA / 'log4j2.properties'}",
         "kafka.tools.StorageTool", "format", "--ignore-formatted",
-        "-t", cluster_id or _cluster_id(), "-c", str(layout.config), *extra_args,
+        "-t", cluster_id or _cluster_id(), "-c", str(layout.config), *([f"@{args_file}"] if args_file else []),
     ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
@@ -243,9 +248,10 @@ def wait_started(started: Launch, timeout: float = 120) -> float:
 
 
 def start(layout: KafkaLayout, log=print, overrides: dict[str, str] | None = None,
-          format_args: tuple[str, ...] = ()) -> str:
+          format_args: Path | None = None) -> str:
     """Starts the broker unless it runs; returns a one-line status. `overrides` go into its
-    server.properties, `format_args` to the storage formatter (the secure stack's SCRAM users)."""
+    server.properties, `format_args` is a file of the storage formatter's further arguments (the
+    secure stack's SCRAM users)."""
     proc = layout.process
     if proc.running():
         return f"kafka already running (pid {proc.pid()}) on {layout.host}:{layout.port}"
@@ -253,7 +259,7 @@ def start(layout: KafkaLayout, log=print, overrides: dict[str, str] | None = Non
     _check_ports_free(layout)
     ensure_jars(layout, log=log)
     write_config(layout, overrides)
-    format_storage(layout, extra_args=format_args)
+    format_storage(layout, args_file=format_args)
     started = launch(layout)
     took = wait_started(started)
     return f"kafka {layout.version} started (pid {started.child.pid}) on {layout.host}:{layout.port} in {took:.1f} s"

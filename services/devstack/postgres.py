@@ -12,6 +12,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.devstack.private import write_private
 from services.devstack.process import ManagedProcess, StackError, port_open, wait_until
 
 SERVER_OPTIONS = {
@@ -161,15 +162,17 @@ def _initdb(runas: list[str], bin_dir: Path, layout: PostgresLayout) -> None:
         return
     # The password through a file readable by the server user only, removed right after.
     pwfile = layout.data.parent / ".initdb-pw"
-    pwfile.write_text(layout.superuser_password + "\n")
-    pwfile.chmod(0o600)
-    if os.geteuid() == 0:
-        entry = pwd.getpwnam("postgres")
-        os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+    write_private(pwfile, layout.superuser_password + "\n",
+                  owner=_server_user_ids() if os.geteuid() == 0 else None)
     try:
         _run(argv + ["--auth=scram-sha-256", f"--pwfile={pwfile}"], "initdb")
     finally:
         pwfile.unlink(missing_ok=True)
+
+
+def _server_user_ids() -> tuple[int, int]:
+    entry = pwd.getpwnam("postgres")
+    return entry.pw_uid, entry.pw_gid
 
 
 def _postmaster_pid(layout: PostgresLayout) -> int | None:

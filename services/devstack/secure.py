@@ -22,6 +22,7 @@ from pathlib import Path
 
 from services.common.settings import Settings
 from services.devstack import access, certs, kafka, postgres
+from services.devstack.private import write_private
 from services.devstack.process import StackError
 from services.devstack.services import SERVICE_NAMES, service_process, start_services, stop_services
 
@@ -88,17 +89,6 @@ def _pg_layout(lay: SecureLayout, password: str | None) -> postgres.PostgresLayo
 
 
 # --- secrets -------------------------------------------------------------------------------------
-
-def write_private(path: Path, text: str | bytes) -> None:
-    """Writes a file readable by its owner only (created so; never briefly world-readable)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(text.encode() if isinstance(text, str) else text)
-    os.replace(tmp, path)
-
 
 def passwords(lay: SecureLayout) -> dict:
     """The stack's passwords, made once (random, URL- and JAAS-safe) and kept in stack.json."""
@@ -214,14 +204,20 @@ def broker_properties(lay: SecureLayout, store: dict) -> dict[str, str]:
     }
 
 
-def scram_users(store: dict) -> tuple[str, ...]:
-    """`--add-scram` arguments of the storage formatter: salted passwords, never the passwords."""
+def scram_users(store: dict) -> str:
+    """The storage formatter's `--add-scram` arguments, one a line, for a file it reads itself
+    (`@file`): salted passwords (password-equivalent for SCRAM), so never on a command line."""
     args: list[str] = []
     for name, password in store["kafka"].items():
         salt, salted, iterations = access.scram_salted(password)
         args += ["--add-scram",
                  f'{MECHANISM}=[name={name},salt="{salt}",saltedpassword="{salted}",iterations={iterations}]']
-    return tuple(args)
+    return "".join(f"{a}\n" for a in args)
+
+
+def write_scram_args(path: Path, store: dict, owner: tuple[int, int] | None = None) -> Path:
+    write_private(path, scram_users(store), owner=owner)
+    return path
 
 
 # --- up / down / status --------------------------------------------------------------------------
@@ -239,8 +235,12 @@ def up(settings: Settings, log=print, with_services: bool = True) -> None:
     store = passwords(lay)
     make_tls(lay, store)
     kl = _kafka_layout(settings, lay)
-    log(kafka.start(kl, log=log, overrides=broker_properties(lay, store), format_args=scram_users(store))
-        .replace("kafka", "kafka (SASL_SSL)", 1))
+    args = lay.secrets / "kafka-format.args"
+    try:
+        log(kafka.start(kl, log=log, overrides=broker_properties(lay, store), format_args=write_scram_args(args, store))
+            .replace("kafka", "kafka (SASL_SSL)", 1))
+    finally:
+        args.unlink(missing_ok=True)  # needed only to format the storage (once)
     admin = principal_settings_as_admin(settings, lay, store)
     created = asyncio.run(ensure_topics(admin))
     log(f"topics: created {', '.join(created)}" if created else "topics: all present")

@@ -41,6 +41,7 @@ from services.common.errors import OperatorError
 from services.common.kafka import kafka_consumer
 from services.common.settings import Settings
 from services.common.topics import partitions_of
+from services.operations.grants import grant
 from services.projection.consumer import KINDS, ProjectionConsumer
 
 log = logging.getLogger("dphp.replay")
@@ -105,6 +106,12 @@ async def _replay(settings: Settings, live: str, target: str, keep_old: bool,
     rebuild = settings.model_copy(update={"db_schema": target})
     await migrate(rebuild)
     await migrate(settings)  # the live schema exists and is current (it gets a new generation)
+    # A secured database: each service's privileges on the rebuild, as on the live schema.
+    conn = await connect(settings)
+    try:
+        await grant(conn, target)
+    finally:
+        await conn.close()
 
     projections = {kind.topic(settings): ProjectionConsumer(rebuild, name, dead_letter=False)
                    for name, kind in KINDS.items()}

@@ -288,6 +288,31 @@ def test_dphp_reader_cannot_select_personal_data_and_services_are_no_superusers(
     asyncio.run(check())
 
 
+def test_a_replay_gives_each_service_the_same_privileges_and_no_default_ones(stack, published) -> None:
+    stack.dphp("replay", "--drop-old", principal="dphp-operator")
+
+    async def check() -> None:
+        owner = await asyncpg.connect(stack.dsn(access.OWNER), timeout=10)
+        try:
+            may = lambda role, table, what: owner.fetchval(  # noqa: E731
+                "SELECT has_table_privilege($1, $2, $3)", role, f"dphp.{table}", what)
+            assert await may("dphp_registrations", "voter", "INSERT")
+            assert await may("dphp_meetings", "meeting", "INSERT")
+            assert not await may("dphp_meetings", "voter", "SELECT")
+            assert not await may("dphp_registrations", "meeting", "SELECT")
+            assert not await may("dphp_movements", "recap_published", "SELECT")
+            assert await owner.fetchval("SELECT count(*) FROM pg_default_acl d JOIN pg_roles r ON r.oid = d.defaclrole "
+                                        "WHERE r.rolname = $1", access.OWNER) == 0
+            assert not await owner.fetchval("SELECT has_database_privilege('dphp_reader', 'dphp', 'TEMPORARY')")
+            assert await owner.fetchval("SELECT has_database_privilege('dphp_reader', 'dphp', 'CONNECT')")
+        finally:
+            await owner.close()
+
+    asyncio.run(check())
+    status = json.loads(stack.dphp("status", "--format", "json", principal="dphp-operator").stdout)
+    assert status["converged"], status
+
+
 def test_no_password_in_any_output_or_log_file(stack, published) -> None:
     stack.dphp("dev", "status", "--secure")
     stack.dphp("dev", "status", "--format", "json")
@@ -311,3 +336,6 @@ def test_no_password_in_any_output_or_log_file(stack, published) -> None:
             assert "AuthorizationFailed" not in line or "Failed to create topic" in line, line
     for path in stack.layout.secrets.iterdir():
         assert path.stat().st_mode & 0o777 == 0o600, path
+    # the SCRAM users' file of the storage formatter lived only while it formatted
+    assert not (stack.layout.secrets / "kafka-format.args").exists()
+    assert (stack.layout.root / "kafka" / "server.properties").stat().st_mode & 0o777 == 0o600

@@ -109,3 +109,16 @@ def test_every_tcp_rule_of_pg_hba_requires_tls(tmp_path) -> None:
     lines = (tmp_path / "pg_hba.conf").read_text().splitlines()
     assert lines[2].startswith("hostssl    all") and lines[3].startswith("hostssl\treplication")
     assert not secure.require_tls_in_hba(tmp_path)  # already so: unchanged, no reload
+
+
+def test_the_reader_may_only_connect_and_no_default_privilege_is_granted() -> None:
+    from services.operations.grants import grant_statements
+
+    statements = grant_statements("dphp", "dphp")
+    db_grants = [s for s in statements if s.startswith("GRANT") and "ON DATABASE" in s]
+    assert [s for s in db_grants if "dphp_reader" in s] == ["GRANT CONNECT ON DATABASE dphp TO dphp_reader"]
+    assert "REVOKE TEMPORARY ON DATABASE dphp FROM dphp_reader" in statements
+    defaults = [s for s in statements if "DEFAULT PRIVILEGES" in s]
+    assert defaults and all(" REVOKE " in s for s in defaults)  # earlier versions' are taken back
+    # the rebuild of a replay is granted by name, as the live schema is
+    assert "GRANT SELECT, INSERT, UPDATE, DELETE ON dphp_rebuild.meeting TO dphp_meetings" in grant_statements("dphp", "dphp_rebuild")

@@ -25,10 +25,15 @@ class WebHealth:
         self._task: asyncio.Task | None = None
 
     def mount(self, app: FastAPI) -> None:
+        """The routes at their exact paths (a Starlette `Mount` would answer `/metrics` with a
+        redirect to `/metrics/`)."""
+        from starlette.routing import Route
+
         from services.common.http import operations_routes
 
-        for path, route in operations_routes(self.metrics.registry, self.readiness):
-            app.mount(path, route)
+        for path, route in reversed(operations_routes(self.metrics.registry, self.readiness)):
+            app.router.routes.insert(0, Route(path, endpoint=_AsgiEndpoint(route), include_in_schema=False))
+
 
     def readiness(self) -> tuple[bool, list[str]]:
         reasons = [f"PostgreSQL: {self.database_error}"] if self.database_error else []
@@ -63,3 +68,14 @@ class WebHealth:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+class _AsgiEndpoint:
+    """An ASGI app as a Starlette route's endpoint (a plain function would be taken for a
+    request handler)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.app(scope, receive, send)

@@ -134,6 +134,15 @@ def test_pages_show_the_report_and_no_nik(web):
 def test_web_serves_metrics_and_health_as_every_service(web):
     from tests.support.http import samples
 
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(web.url)
+    for path in ("/metrics", "/health/live", "/health/ready"):  # answered at the path, no redirect
+        conn = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+        conn.request("GET", path)
+        assert conn.getresponse().status in (200, 503), path
+        conn.close()
     status, body = get(web, "/health/live")
     assert status == 200 and body["status"] == "live"
     deadline = time.monotonic() + 30

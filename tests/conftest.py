@@ -101,3 +101,17 @@ def unique_settings(stack: Stack, **overrides) -> Settings:
 @pytest.fixture
 def settings(stack: Stack) -> Settings:
     return unique_settings(stack)
+
+
+@pytest.fixture
+def own_postgres(tmp_path):
+    """A PostgreSQL of the test's own on a free port, for tests that stop or kill it."""
+    from services.devstack import postgres
+    from services.devstack.process import free_port
+
+    layout = postgres.PostgresLayout(state=tmp_path / "pg", host="127.0.0.1", port=free_port())
+    postgres.start(layout, log=lambda line: None)
+    try:
+        yield layout
+    finally:
+        postgres.stop(layout)

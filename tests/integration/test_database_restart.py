@@ -15,7 +15,6 @@ from schemas.events import MeetingHeld
 from services.operations.status import gather_status
 from services.common.topics import ensure_topics
 from services.devstack import postgres
-from services.devstack.process import free_port
 from tests.conftest import unique_settings
 from tests.eventsets import deliveries, event_set
 from tests.integration.test_services import CAPACITY, assert_projection_equals, fold_of
@@ -26,16 +25,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 UNAVAILABLE = re.compile(r"PostgreSQL unavailable \(")
 REACHABLE = re.compile(r"PostgreSQL reachable again after [0-9.]+ s; resumed")
-
-
-@pytest.fixture
-def own_postgres(tmp_path):
-    layout = postgres.PostgresLayout(state=tmp_path / "pg", host="127.0.0.1", port=free_port())
-    postgres.start(layout, log=lambda line: None)
-    try:
-        yield layout
-    finally:
-        postgres.stop(layout)
 
 
 async def applying(settings, procs, timeout: float = 180) -> dict:

@@ -16,7 +16,6 @@ import pytest
 from schemas.events import MeetingHeld, VoterMoved, VoterRegistered
 from services.common.topics import ensure_topics
 from services.devstack import postgres
-from services.devstack.process import free_port
 from tests.conftest import unique_settings
 from tests.eventsets import event_set
 from tests.support.http import eventually, get, named, ready, samples, wait_address
@@ -105,16 +104,6 @@ async def test_metrics_show_lag_applied_and_dead_letters(stack, tmp_path):
         assert live[0] == 200
     finally:
         stop(procs)
-
-
-@pytest.fixture
-def own_postgres(tmp_path):
-    layout = postgres.PostgresLayout(state=tmp_path / "pg", host="127.0.0.1", port=free_port())
-    postgres.start(layout, log=lambda line: None)
-    try:
-        yield layout
-    finally:
-        postgres.stop(layout)
 
 
 async def test_not_ready_within_10_s_of_the_database_stopping_and_ready_again(stack, own_postgres, tmp_path):

@@ -105,6 +105,8 @@ async def meetings(settings: Settings, region: str | None = None, levels: tuple[
     """Meetings (of `region` or inside it) with attendees, declared, computed and discrepancy;
     `public=True` works for the reader role (no access to the voters' tables); `None`: chosen by
     the settings' database role."""
+    if region:
+        check_region(region)  # before connecting: an unknown region is a usage error, whatever the database
     async with reader(settings) as conn:
         if public is None:
             public = not await reads_exact_figures(conn, settings.db_schema)

@@ -78,7 +78,17 @@ class Validators:
         if self.workers > 1:
             if self.pool is None:
                 self._start_pool()
-            self.futures[chunk.seq] = self.pool.submit(validate_chunk, chunk, self.partitions)  # type: ignore[union-attr]
+            self.futures[chunk.seq] = self._submit(chunk.seq)
+
+    def _submit(self, seq: int) -> Future:
+        """The chunk's validation in the pool; a pool already broken (a worker died since the last
+        look) gives a future failed with BrokenProcessPool, which `result` handles as any other."""
+        try:
+            return self.pool.submit(validate_chunk, self.chunks[seq], self.partitions)  # type: ignore[union-attr]
+        except BrokenProcessPool as exc:
+            failed: Future = Future()
+            failed.set_exception(exc)
+            return failed
 
     async def result(self, seq: int) -> ChunkResult:
         try:
@@ -110,7 +120,7 @@ class Validators:
             if self.attempts[s] >= POOL_ATTEMPTS:
                 del self.futures[s]
                 continue
-            self.futures[s] = self.pool.submit(validate_chunk, self.chunks[s], self.partitions)
+            self.futures[s] = self._submit(s)
 
     def close(self) -> None:
         if self.pool is not None:

@@ -98,3 +98,37 @@ async def test_killed_workers_lose_and_duplicate_nothing(stack, tmp_path):
     assert result.accepted == len(valid)
     assert [r["line"] for r in result.rejected] == rejected
     await _check_topics(settings, valid)
+
+
+def test_a_chunk_submitted_to_a_pool_already_broken_is_validated_again(tmp_path):
+    """(Worker processes, no broker.) Seen in CI: the validating workers died between two submits, so the next `submit` raised
+    BrokenProcessPool out of `dphp publish` instead of validating again with a new pool."""
+    import asyncio
+    import os
+    import signal
+    import time as _time
+
+    from services.operations.batch_publishing import Validators, chunks_of
+    from services.operations.publish_chunks import validate_chunk
+
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(b'{"not": "an event"}\n' * 3)
+    chunk = next(iter(chunks_of([path])))
+    partitions = {"registered": 6, "moved": 6, "meetings": 1}
+    validators = Validators(2, partitions)
+    try:
+        validators._start_pool()
+        validators.pool.submit(os.getpid).result(timeout=60)  # the workers exist
+        for pid in list(validators.pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        deadline = _time.monotonic() + 30
+        while not validators.pool._broken and _time.monotonic() < deadline:
+            _time.sleep(0.05)
+        assert validators.pool._broken, "the pool did not notice its workers died"
+        validators.submit(chunk)
+        got = asyncio.run(validators.result(chunk.seq))
+        want = validate_chunk(chunk, partitions)
+        assert (got.seq, got.rejected, got.valid) == (want.seq, want.rejected, want.valid)
+        assert validators.failures == 1
+    finally:
+        validators.close()

@@ -69,3 +69,4 @@ def test_chunks_give_the_lines_and_numbers_of_the_per_event_path(tmp_path: Path,
     invalid = sum(1 for i in range(len(lines)) if i % 60 == 11) + 1
     assert len(seen_rejected) == invalid and all(reason for _, reason in seen_rejected)
     assert seen_rejected[-1][0] == expected[-1][0]  # the last line, without a newline
+

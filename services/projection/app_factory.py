@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import gc
 import logging
 
@@ -27,9 +28,10 @@ async def _no_decode(message, original_decoder=None):
 
 async def _parse_batch(records, original_parser):
     # FastStream's batch parser builds a dict of headers for every record (about 3% of the
-    # service's time); the handler reads none of them. Parse the first record only and hand
-    # the handler the whole batch of records.
-    message = await original_parser(records[:1])
+    # service's time); the handler reads none of them. Parse the first record only, without its
+    # headers (header values need not be UTF-8 and FastStream decodes them as UTF-8: a batch that
+    # began with such a record stopped its partition), and hand the handler the whole batch.
+    message = await original_parser((dataclasses.replace(records[0], headers=()),))
     message.raw_message = records
     return message
 

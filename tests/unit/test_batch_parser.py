@@ -1,0 +1,26 @@
+"""The projection services' batch parser: FastStream's parser of the first record only, whatever
+that record's headers hold (hostile input, issue #10)."""
+
+from __future__ import annotations
+
+import pytest
+from aiokafka.structs import ConsumerRecord
+from faststream.kafka.message import KafkaMessage
+from faststream.kafka.parser import AioKafkaBatchParser
+
+from services.projection.app_factory import _parse_batch
+
+pytestmark = pytest.mark.unit
+
+
+def record(offset: int, headers) -> ConsumerRecord:
+    return ConsumerRecord("t", 0, offset, 0, 0, b"k", b"{}", None, 1, 2, headers)
+
+
+async def test_a_batch_beginning_with_binary_header_values_is_parsed():
+    parser = AioKafkaBatchParser(msg_class=KafkaMessage, regex=None)
+    records = (record(5, [("x-1\x1b[31m", bytes([1, 0, 255])), ("content-type", b"\xff\xfe")]),
+               record(6, [("content-type", b"application/cloudevents+json")]))
+    message = await _parse_batch(records, parser.parse_batch)
+    assert message.raw_message is records  # the handler gets every record, headers untouched
+    assert records[0].headers[0][1] == bytes([1, 0, 255])

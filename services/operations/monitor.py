@@ -88,29 +88,42 @@ class LagMonitor:
             await asyncio.sleep(max(0.1, self.settings.metrics_interval_s - (time.monotonic() - started)))
 
     async def look(self) -> None:
-        """One look; failures mark the broker or the database down (never raised)."""
+        """One look; failures mark the broker or the database down (never raised).
+
+        The newest event is read after the stored positions: rows and positions are committed
+        together, so a look that shows a group caught up also shows that group's newest event
+        (read first, a batch stored between the two reads gave lag 0 beside a stale time)."""
         timeout = max(5.0, 2 * self.settings.metrics_interval_s)
         try:
             conn = await asyncio.wait_for(self._connection(), timeout)
-            newest = await asyncio.wait_for(status.newest_event(conn, self.settings.db_schema), timeout)
         except Exception as exc:  # noqa: BLE001 - any failure means: not reachable now
-            await self._close_conn()
-            self._down(database=True, why=f"database unreachable ({short(exc)})")
+            await self._database_down(exc)
             return
-        self.metrics.database_up.set(1)
-        if newest is not None:
-            self.metrics.newest_event.set(newest.timestamp())
         try:
             consumer = await asyncio.wait_for(self._kafka(), timeout)
             groups = await asyncio.wait_for(status.group_lags(consumer, conn, self.settings, self.services), timeout)
         except Exception as exc:  # noqa: BLE001
-            self._down(database=False, why=f"broker unreachable or lag unknown ({short(exc)})")
+            groups, kafka_problem = None, f"broker unreachable or lag unknown ({short(exc)})"
+        try:
+            newest = await asyncio.wait_for(status.newest_event(conn, self.settings.db_schema), timeout)
+        except Exception as exc:  # noqa: BLE001
+            await self._database_down(exc)
+            return
+        self.metrics.database_up.set(1)
+        if newest is not None:
+            self.metrics.newest_event.set(newest.timestamp())
+        if groups is None:
+            self._down(database=False, why=kafka_problem)
             return
         self.metrics.kafka_up.set(1)
         self.metrics.lags = self.stalls.look(groups, time.monotonic())
         self.looked_at = time.monotonic()
         self.problem = None
         self.readiness()  # keeps dphp_ready current between probes
+
+    async def _database_down(self, exc: BaseException) -> None:
+        await self._close_conn()
+        self._down(database=True, why=f"database unreachable ({short(exc)})")
 
     def _down(self, database: bool, why: str) -> None:
         (self.metrics.database_up if database else self.metrics.kafka_up).set(0)

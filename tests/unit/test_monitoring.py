@@ -158,3 +158,33 @@ def test_the_grafana_dashboard_queries_the_fixed_metric_names():
                  "dphp_batch_store_seconds_bucket", "dphp_newest_event_timestamp_seconds"):
         assert name in exprs
 
+
+
+async def test_a_look_that_shows_a_group_caught_up_shows_its_newest_event(monkeypatch):
+    """A batch stored while the monitor reads the positions: the look's lag 0 comes with that
+    batch's newest event (the newest time was read first once, and stayed 0 beside lag 0)."""
+    from services.common.settings import Settings
+    from services.operations import monitor, status
+
+    stored = dt.datetime(2024, 8, 1, 12, tzinfo=dt.timezone.utc)
+    database = {"newest": None}
+
+    async def group_lags(consumer, conn, settings, services):
+        database["newest"] = stored  # the batch (rows and positions) commits during this read
+        return [group(0, 10)]
+
+    async def newest_event(conn, schema):
+        return database["newest"]
+
+    async def connected(self):
+        return object()
+
+    monkeypatch.setattr(status, "group_lags", group_lags)
+    monkeypatch.setattr(status, "newest_event", newest_event)
+    monkeypatch.setattr(monitor.LagMonitor, "_connection", connected)
+    monkeypatch.setattr(monitor.LagMonitor, "_kafka", connected)
+    metrics = ServiceMetrics("movements")
+    look = monitor.LagMonitor(Settings(), metrics, ("movements",))
+    await look.look()
+    assert [p.lag for p in metrics.lags] == [0]
+    assert metrics.newest_event._value.get() == stored.timestamp()

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from schemas.recap import DECLARED_FIELDS, RECAP_COUNT_FIELDS
+from schemas.regions import level_of
 
 #: Session settings of a connection that runs these queries (asyncpg `server_settings`). The
 #: same statement serves a desa at one cutoff and a kabupaten at another, whose best plans
@@ -37,12 +38,25 @@ def _row(record: asyncpg.Record) -> dict[str, Any]:
     return row
 
 
+#: `report` reads a kabupaten or a smaller region through `recap_as_of` at the end of time (no
+#: event is later, so nothing is corrected): that function groups only the region's TPS rows,
+#: where the views group every TPS row before the region is filtered. Measured on the full
+#: Jawa Tengah run (102,167 TPS rows, 27.5 M voter events; p50 of 5): a kabupaten's kecamatan
+#: 792 -> 32 ms, a kecamatan's desa 831 -> 3.9 ms, a desa's TPS 929 -> 2.6 ms. For a whole
+#: province the function took 2.7 s against the views' 0.9 s, so provinces and the nation
+#: keep the views.
+END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.timezone.utc)  # asyncpg sends it as 'infinity'
+_READ_THROUGH_VIEWS = ("nasional", "provinsi")
+
+
 async def report(
     conn: asyncpg.Connection, schema: str, region_code: str, level: str, as_of: dt.datetime | None = None,
     *, public: bool = False,
 ) -> list[dict[str, Any]]:
     """Recap rows of every region of `level` inside `region_code` (itself when the levels match);
     `public`: as readers see them (the privacy threshold applied, from the reader's views)."""
+    if as_of is None and level_of(region_code) not in _READ_THROUGH_VIEWS:
+        as_of = END_OF_TIME
     if as_of is not None:
         rows = await recap_as_of(conn, schema, region_code, as_of, public=public)
         return [r for r in rows if r["level"] == level]

@@ -105,6 +105,7 @@ class Figures:
     replay_events: int = 0
     replay_s: float = 0.0
     registrations_instances: int = 1
+    instances: int = 1  # processes of every projection service (bench.scale --instances)
     startup_s: float = 0.0
     catchup_s: float = 0.0
     e2e: float = 0.0
@@ -293,7 +294,8 @@ async def catch_up(s: Settings, fig: Figures, ends: dict[tuple[str, int], int], 
 
     Returns the running services (stopped by the caller), their sampler and the profiler."""
     procs = [ServiceProcess(svc, s, log_dir, instance=i + 1)
-             for svc in SERVICES for i in range(fig.registrations_instances if svc == "registrations" else 1)]
+             for svc in SERVICES
+             for i in range(max(fig.instances, fig.registrations_instances if svc == "registrations" else 1))]
     for p in procs:
         p.start()
     launched = min(p.launched_at for p in procs)

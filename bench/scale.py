@@ -203,7 +203,8 @@ async def one_size(size: int, args: argparse.Namespace, tmp: Path) -> SizeFigure
         sample.unlink()
         ends = await end_offsets(s)
         step(f"published at {fig.publish:,.0f} events/s; the services catch up")
-        run = Figures(started=dt.datetime.now().astimezone(), command="", events=fig.events)
+        run = Figures(started=dt.datetime.now().astimezone(), command="", events=fig.events,
+                      instances=args.instances)
         procs, sampler, _ = await catch_up(s, run, ends, tmp / f"logs-{size}", None)
         fig.e2e, fig.catchup_s = run.e2e, run.catchup_s
         step(f"e2e {fig.e2e:,.0f} events/s ({fig.catchup_s:.1f} s); replay with the services running")
@@ -292,7 +293,8 @@ def record(figs: list[SizeFigures], command: str, started: dt.datetime, env: dic
     m = env["machine"]
     lines = [f"## Run of {started:%Y-%m-%d %H:%M %Z}", "",
              f"`{command}`; {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB; load average at the start "
-             f"{env['load'][0]:.1f}; versions {', '.join(f'{k} {v}' for k, v in env['versions'].items())}.",
+             f"{env['load'][0]:.1f}; {env['layout']}; "
+             f"versions {', '.join(f'{k} {v}' for k, v in env['versions'].items())}.",
              "", "| events | sample MB | publish ev/s | e2e ev/s | replay rec/s | db MB | kafka MB | RSS max MB "
              "| report ms p50/p99: prov, kab, kec, desa, tps | meetings ms p50/p99 | look ms (first) |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
@@ -317,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
                         "province (28,427,616 voters, about 29 M events)")
     p.add_argument("--reads", type=int, default=20, help="runs of each `dphp report` read (default 20)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--instances", type=int, default=1, metavar="N",
+                   help="processes of each projection service sharing its partitions (default 1); the "
+                        "partitions are the settings' (DPHP_PARTITIONS_REGISTERED, DPHP_PARTITIONS_MOVED)")
     p.add_argument("--no-record", action="store_true", help="print only; no docs/scale.md, no plot")
     args = p.parse_args(argv)
     try:
@@ -329,7 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(logging.WARNING, stream=sys.stderr)
     started = dt.datetime.now().astimezone()
     command = shlex.join(["python", "-m", "bench.scale", *(sys.argv[1:] if argv is None else argv)])
-    env = {"machine": machine_info(), "load": os.getloadavg()}
+    base = Settings()
+    env = {"machine": machine_info(), "load": os.getloadavg(),
+           "layout": f"partitions: {base.partitions_registered} registered, {base.partitions_moved} moved; "
+                     f"{args.instances} instance(s) of each projection service"}
     tmp = Path(tempfile.mkdtemp(prefix="dphp-scale-"))
     figs: list[SizeFigures] = []
     try:

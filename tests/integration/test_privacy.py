@@ -101,13 +101,19 @@ async def test_the_reader_cannot_run_its_own_functions_with_the_owners_rights(pr
     assert await reader.fetch(f"SELECT * FROM {s}.recap_as_of_public($1, 'ID', now())", s)
 
 
+async def stored_and_folded(store, settings, seed: int) -> tuple[list, Projection]:
+    """An event set of 300 voters stored (redelivered, out of order) and folded: (events, fold)."""
+    events = event_set(seed, voters=300)
+    await apply_all(store, deliveries(events, seed), 500, st.eligibility_cutoff(settings.voting_day))
+    fold = Projection(tps_capacity=CAPACITY)
+    fold.apply(events)
+    return events, fold
+
+
 async def test_the_readers_recap_is_the_folds_with_the_threshold_at_every_level_as_of_too(projection, settings):
     store, reader = projection
     s = settings.db_schema
-    events = event_set(31, voters=300)
-    await apply_all(store, deliveries(events, 31), 500, st.eligibility_cutoff(settings.voting_day))
-    fold = Projection(tps_capacity=CAPACITY)
-    fold.apply(events)
+    events, fold = await stored_and_folded(store, settings, 31)
 
     def public(recap, region: str = "ID") -> dict:
         return comparable_report([r for r in public_rows(report_json(recap), MIN_VOTERS)

@@ -1,19 +1,15 @@
-"""`dphp report`'s reads of a region (issue #15: reads at a province's size): a region smaller
-than the nation is grouped from its own TPS rows (`recap_as_of` at the end of time), and gives
-the rows of the recap views over every TPS, and the fold's, at every level, exact and public."""
+"""`dphp report`'s reads of a region (issue #15: reads at a province's size): a kabupaten or a
+smaller region is grouped from its own TPS rows (`recap_as_of` at the end of time) and gives the
+rows of the recap views over every TPS, and the fold's, at every level, exact and public."""
 
 from __future__ import annotations
 
 import pytest
 
 from services.projection import queries
-from services.projection import store as st
-from services.projection.fold import Projection
 from services.projection.privacy import public_rows
 from services.projection.recap import LEVELS, comparable_report, level_of, region_contains, report_json
-from tests.eventsets import deliveries, event_set
-from tests.integration.test_privacy import CAPACITY, MIN_VOTERS, projection  # noqa: F401 - the fixture
-from tests.integration.test_store import apply_all
+from tests.integration.test_privacy import MIN_VOTERS, projection, stored_and_folded  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration
 
@@ -21,10 +17,7 @@ pytestmark = pytest.mark.integration
 async def test_a_regions_report_is_the_views_rows_and_the_folds_at_every_level(projection, settings):  # noqa: F811
     store, reader = projection
     s = settings.db_schema
-    events = event_set(37, voters=300)
-    await apply_all(store, deliveries(events, 37), 500, st.eligibility_cutoff(settings.voting_day))
-    fold = Projection(tps_capacity=CAPACITY)
-    fold.apply(events)
+    _, fold = await stored_and_folded(store, settings, 37)
     exact = comparable_report(report_json(fold.recap()))
     public = comparable_report(public_rows(report_json(fold.recap()), MIN_VOTERS))
     regions = sorted({code for level, code in exact if level != "tps"} | {next(c for lv, c in exact if lv == "tps")})

@@ -23,6 +23,10 @@ SERVER_OPTIONS = {
     "checkpoint_timeout": "15min",
     "max_connections": "200",
     "log_min_messages": "warning",
+    # An error's DETAIL ("Failing row contains (3316...)", "Key (nik)=(...)") and the failing
+    # statement would put full NIKs in the server log; log the error's message alone.
+    "log_error_verbosity": "terse",
+    "log_min_error_statement": "panic",
 }
 
 

@@ -259,3 +259,23 @@ async def test_a_batch_read_again_by_another_instance_does_not_dead_letter_twice
     keys = sorted((int(dict(r.headers)[dl.ORIGINAL_PARTITION]), int(dict(r.headers)[dl.ORIGINAL_OFFSET]))
                   for r in dead)
     assert keys == [(0, 3), (0, 9), (1, 3), (1, 9)]
+
+
+async def test_no_full_nik_in_the_database_log_when_it_refuses_a_row(own_postgres, stack):
+    """A refused row (a constraint, a bound) is logged by the server without its values."""
+    settings = unique_settings(stack, database_url=own_postgres.url)
+    await migrate(settings)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(f"ALTER TABLE {settings.db_schema}.voter_event "
+                           "ADD CONSTRAINT refused CHECK (event_id NOT LIKE 'refused-%')")
+        nik = "3316011506850003"
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute(f"INSERT INTO {settings.db_schema}.voter_event (nik, event_time, event_id, registered, "
+                               f"desa_code, tps_number, loksus) VALUES ('{nik}', now(), 'refused-1', true, "
+                               "'33.16.09.1011', 1, false)")
+    finally:
+        await conn.close()
+    log = own_postgres.process.log_file.read_text(errors="replace")
+    assert "refused" in log  # the error itself is logged
+    assert nik not in log, log[-2000:]

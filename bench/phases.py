@@ -18,6 +18,7 @@ from aiokafka.partitioner import murmur2
 from schemas.events import CONTENT_TYPE, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED
 from schemas.parsing import parse_event_fields
 from services.common.db import migrate
+from services.common.failures import Health, retry_transient
 from services.common.kafka import faststream_broker, kafka_producer
 from services.common.settings import Settings
 from services.projection import store as st
@@ -149,11 +150,17 @@ async def sink(settings: Settings, parsed: Parsed, batch: int) -> SinkResult:
     by_kind: dict[str, float] = {}
     timed_apply = 0.0
 
+    health = Health("PostgreSQL (sink)", log)
+
     async def apply(kind: str, lane: int, rows: list[tuple], from_offset: int, next_offset: int) -> None:
         nonlocal timed_apply
         t = time.perf_counter()
-        await getattr(stores[kind][lane], APPLY[kind])(rows, f"bench.sink.{kind}",
-                                                       [(f"sink.{kind}", lane, from_offset, next_offset)])
+        # As a service's lane (`Lane.with_db`): a transient failure is retried with backoff. The
+        # movements' new voters race with the registrations' (a serialization failure after
+        # `ProjectionStore.RACE_ATTEMPTS` immediate attempts), rarely, but often enough that a
+        # sink without the retry failed one `make bench` of 2026-12-04.
+        await retry_transient(lambda: getattr(stores[kind][lane], APPLY[kind])(
+            rows, f"bench.sink.{kind}", [(f"sink.{kind}", lane, from_offset, next_offset)]), health)
         if kind == "registrations" and lane == 0:
             timed_apply += time.perf_counter() - t
 

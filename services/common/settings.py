@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     batches_in_flight: int = Field(2, ge=1, le=8)
     # Writer connections (services/projection/store.py `writer_server_settings`): durability of a
     # commit, and the timeouts that cut off a frozen or vanished instance.
-    db_synchronous_commit: bool = False
+    db_synchronous_commit: bool = True
     db_idle_in_transaction_timeout_s: float = Field(30.0, gt=0)
     db_lock_timeout_s: float = Field(10.0, gt=0)
     db_statement_timeout_s: float = Field(300.0, gt=0)

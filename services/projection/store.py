@@ -25,11 +25,14 @@ POSITIONS_MOVED_SQLSTATE = "DP001"
 def writer_server_settings(settings) -> dict[str, str]:
     """Session settings of a connection that applies batches (asyncpg `server_settings`).
 
-    synchronous_commit (`DPHP_DB_SYNCHRONOUS_COMMIT`, off by default): with off, a commit returns
-    before its WAL is on disk, and a crash of the server (not of the service) may lose the last
-    commits. No event is lost by it: positions move only by compare-and-set from where the batch
-    starts (`advance_positions`), and a service reads them again after any reconnect, so the lost
-    batches are read and applied again. The cost of on is in docs/benchmarks.md.
+    synchronous_commit (`DPHP_DB_SYNCHRONOUS_COMMIT`, on by default): a batch's commit returns once
+    its WAL is on disk, so a crash of the server loses no stored batch, and no recap computed from
+    one (a report or a recap published before the crash) is later contradicted. Its cost did not
+    show in `make bench` (docs/benchmarks.md, sixth round): a lane waits for the flush while the
+    service validates the next batch. With off, a crash may lose the last commits; no event is
+    lost by that either: positions move only by compare-and-set from where the batch starts
+    (`advance_positions`), and a service reads them again after any reconnect, so the lost
+    batches are read and applied again.
     Timeouts: a frozen or cut-off instance must not hold the locks that other instances,
     services and `dphp replay` need. PostgreSQL ends a session idle in a transaction after
     `db_idle_in_transaction_timeout_s` (its transaction is rolled back, so its batch is redone

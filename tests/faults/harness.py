@@ -91,6 +91,9 @@ def run_settings(stack: OwnStack, tps_capacity: int, **overrides) -> Settings:
         topic_meetings=f"f{uid}.meeting-held", topic_dead_letter=f"f{uid}.dead-letter",
         topic_recap=f"f{uid}.recap", group_prefix=f"f{uid}", db_schema=f"f_{uid}",
         tps_capacity=tps_capacity,
+        # The harder case: a crash of PostgreSQL may lose the last commits, which the services
+        # must then apply again (the default, on, loses none).
+        db_synchronous_commit=False,
     )
     values.update(overrides)
     return Settings(**values)

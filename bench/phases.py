@@ -108,6 +108,7 @@ class SinkResult:
     breakdown: dict[str, float]  # registrations: seconds per statement, "BEGIN/COMMIT" the rest
     recap: dict[str, Any] | None = None
     lanes: int = 1  # connections of the registrations
+    races: int = 0  # batch parts applied again after losing a race for a new voter
 
     @property
     def rate(self) -> float:
@@ -201,11 +202,23 @@ async def sink(settings: Settings, parsed: Parsed, batch: int) -> SinkResult:
         breakdown = dict(timed.seconds)
         breakdown["BEGIN/COMMIT, Python"] = timed_apply - sum(breakdown.values())
         recap = await region_recap(stores["meetings"][0].conn, settings.db_schema)
+        races = sum(store.races for kind_stores in stores.values() for store in kind_stores)
     finally:
         for store in (s for kind_stores in stores.values() for s in kind_stores):
             conn = store.conn._conn if isinstance(store.conn, TimedConnection) else store.conn
             await conn.close()
-    return SinkResult(parsed.events, seconds, batch, by_kind, breakdown, recap, lanes["registrations"])
+    return SinkResult(parsed.events, seconds, batch, by_kind, breakdown, recap, lanes["registrations"], races)
+
+
+async def checkpoint(settings: Settings) -> float:
+    """Runs CHECKPOINT (superuser or pg_checkpoint); its seconds."""
+    t = time.perf_counter()
+    conn = await asyncpg.connect(settings.database_dsn, timeout=10)
+    try:
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+    return time.perf_counter() - t
 
 
 async def region_recap(conn: asyncpg.Connection, schema: str, level: str = "kabupaten") -> dict[str, Any] | None:

@@ -5,16 +5,21 @@ environment), with its own topics, consumer groups and schemas (removed afterwar
 
 1. generate a Blora sample (default full size: 700,000 voters, about 715,000 events) and publish it
    with `dphp publish`'s code path (publish rate);
-2. start the three projection services as processes AFTER publishing; time from the first fetched
-   batch (the services' log line "resuming partitions", ms resolution) to convergence (stored
-   positions at the end offsets, confirmed by `gather_status`): end-to-end events/s; start-up
-   (launch to first fetch) apart; peak RSS and CPU seconds of each service (psutil);
-3. publish-to-visible latency at a steady rate (default 2,000 events/s for 20 s) with the services
-   running: each send stamped, the projection's history polled for each event's row;
-4. with the services stopped: the sink limit (the same events parsed beforehand, untimed, applied
-   through ProjectionStore in batches of `batch_max_records`, one connection per event type, the
-   three concurrently) and the naive baseline (a minimal FastStream subscriber, one message and one
-   transaction at a time) over a subset of registrations;
+2. CHECKPOINT, then start the three projection services as processes AFTER publishing; time from
+   the first fetched batch (the services' log line "resuming partitions", ms resolution) to
+   convergence (stored positions at the end offsets, confirmed by `gather_status`): end-to-end
+   events/s; start-up (launch to first fetch) apart; peak RSS and CPU seconds of each service
+   (psutil);
+3. right after it (the services idle), CHECKPOINT again, then the sink limit: the same events
+   parsed beforehand, untimed, applied through ProjectionStore as the services store them (batches
+   of `batch_max_records`, each over `db_lanes` connections, the three event types concurrently).
+   The two figures of e2e/sink are so measured within seconds of each other, from the same state
+   of the database;
+4. publish-to-visible latency at a steady rate (default 2,000 events/s for 20 s) with the services
+   running: each send stamped, the projection's history polled for each event's row; then
+   `dphp replay`'s rebuild with the services running, and with the services stopped the naive
+   baseline (a minimal FastStream subscriber, one message and one transaction at a time) over a
+   subset of registrations;
 5. a table, a record appended to docs/benchmarks.md, and as the last line of stdout
    `e2e=... sink=... naive=... e2e/sink=... e2e/naive=... rss_max_mb=...`.
 """
@@ -118,6 +123,7 @@ class Figures:
     parse_us: float = 0.0
     sink: phases.SinkResult | None = None
     naive: phases.NaiveResult | None = None
+    checkpoints: dict[str, float | None] = field(default_factory=dict)  # seconds before a phase; None: not allowed
     recap_check: str = ""
     profile_md: str = ""
     load_at_start: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -288,6 +294,20 @@ async def _wait_converged(s: Settings, procs: list[ServiceProcess], ends: dict[t
         await conn.close()
 
 
+async def checkpoint_before(phase: str, s: Settings, fig: Figures, step: Any) -> None:
+    """A CHECKPOINT before a timed phase: it starts with no dirty pages of the phases before it
+    (the publication's, the catch-up's), so that neither the catch-up nor the sink pays for the
+    other's writes. Skipped, and said so in the record, where the role may not checkpoint."""
+    try:
+        seconds = await phases.checkpoint(s)
+    except asyncpg.InsufficientPrivilegeError:
+        fig.checkpoints[phase] = None
+        step(f"checkpoint before the {phase}: not allowed for this role, skipped")
+        return
+    fig.checkpoints[phase] = seconds
+    step(f"checkpoint before the {phase}: {seconds:.1f} s")
+
+
 async def catch_up(s: Settings, fig: Figures, ends: dict[tuple[str, int], int], log_dir: Path,
                    profile_out: Path | None) -> tuple[list[ServiceProcess], Sampler, Any]:
     """Starts the services and waits until they converge; fills the catch-up figures.
@@ -413,7 +433,8 @@ async def run(args: argparse.Namespace, fig: Figures) -> None:
             raise RuntimeError(f"end offsets sum to {sum(ends.values())}, published {stats.events}")
         step(f"published in {pub.seconds:.1f} s ({fig.publish_rate:,.0f} events/s); starting the services")
 
-        # 2. the services catch up
+        # 2. the services catch up (from a checkpointed database, as the sink below)
+        await checkpoint_before("catch-up", s, fig, step)
         procs, sampler, spy = await catch_up(s, fig, ends, tmp / "logs",
                                              tmp / "registrations.pyspy" if args.profile else None)
         step(f"converged: {fig.events:,} events in {fig.catchup_s:.1f} s after the first fetch "
@@ -424,13 +445,27 @@ async def run(args: argparse.Namespace, fig: Figures) -> None:
         finally:
             await conn.close()
 
-        # 3. latency with the services running
+        # 3. the sink limit: parsed beforehand, then applied straight to PostgreSQL. Right after
+        #    the catch-up (the services idle meanwhile), so that the two figures of e2e/sink are
+        #    measured within seconds of each other, under the same load of the shared machine.
+        cutoff = st.eligibility_cutoff(s.voting_day)
+        step("sink: parsing the sample (not timed)")
+        parsed = phases.parse_sample(sample, cutoff)
+        fig.parse_us = parsed.us_per_event
+        await checkpoint_before("sink", s, fig, step)
+        step(f"sink: applying {parsed.events:,} events in batches of {s.batch_max_records:,}")
+        fig.sink = await phases.sink(sink_s, parsed, s.batch_max_records)
+        del parsed
+        fig.recap_check = compare_recaps(stats, services_recap, fig.sink.recap)
+        step(f"sink: {fig.sink.rate:,.0f} events/s; {fig.recap_check}")
+
+        # 4. latency with the services running
         n = int(args.latency_rate * args.latency_seconds)
         if n > 0:
             step(f"latency: {n:,} new registrations at {args.latency_rate:,.0f} events/s")
             fig.latency = await phases.latency(s, latency_lines(n, args.seed + 1000), args.latency_rate)
             fig.latency_sent = n
-        # 4. a full rebuild with `dphp replay`, the services running (they continue on the rebuild)
+        # 5. a full rebuild with `dphp replay`, the services running (they continue on the rebuild)
         from services.projection.replay import replay
 
         step(f"replay: rebuilding from the {fig.events + fig.latency_sent:,} records of the topics")
@@ -450,18 +485,7 @@ async def run(args: argparse.Namespace, fig: Figures) -> None:
                                       f"({fig.events:,} events)")
             print(fig.profile_md, file=sys.stderr, flush=True)
 
-        # 4. the sink limit: parsed beforehand, then applied straight to PostgreSQL
-        cutoff = st.eligibility_cutoff(s.voting_day)
-        step("sink: parsing the sample (not timed)")
-        parsed = phases.parse_sample(sample, cutoff)
-        fig.parse_us = parsed.us_per_event
-        step(f"sink: applying {parsed.events:,} events in batches of {s.batch_max_records:,}")
-        fig.sink = await phases.sink(sink_s, parsed, s.batch_max_records)
-        del parsed
-        fig.recap_check = compare_recaps(stats, services_recap, fig.sink.recap)
-        step(f"sink: {fig.sink.rate:,.0f} events/s; {fig.recap_check}")
-
-        # 5. the naive baseline
+        # 6. the naive baseline
         k = min(args.naive_events, stats.by_type[TYPE_VOTER_REGISTERED])
         step(f"naive: {k:,} registrations, one message and one transaction at a time")
         fig.naive = await phases.naive(naive_s, naive_topic, naive_group, registration_lines(sample, k),
@@ -539,9 +563,15 @@ def rows(fig: Figures) -> list[tuple[str, str, str]]:
     if fig.sink:
         sk = fig.sink
         r.append(("sink", "parse + build rows (not timed)", f"{fig.parse_us:.1f} µs/event"))
+        if fig.checkpoints:
+            r.append(("sink", "CHECKPOINT before the catch-up and before the sink",
+                      ", ".join(f"{k} {'not allowed' if v is None else f'{v:.1f} s'}"
+                                for k, v in fig.checkpoints.items())))
         r.append(("sink", "ProjectionStore, as the services store",
                   f"{sk.rate:,.0f} events/s ({sk.seconds:.2f} s, batches of {sk.batch:,}, "
-                  f"{sk.lanes} lanes for voter events, the 3 event types concurrently)"))
+                  f"{sk.lanes} lanes for voter events, the 3 event types concurrently: "
+                  + ", ".join(f"{k} {v:.1f} s" for k, v in sk.by_kind_seconds.items())
+                  + f"; {sk.races} batch parts applied again after a lost race for a new voter)"))
         total = sum(sk.breakdown.values())
         parts = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in sorted(sk.breakdown.items(), key=lambda kv: -kv[1]))
         r.append(("sink", "registrations (first lane): time per statement", parts))

@@ -294,20 +294,6 @@ async def _wait_converged(s: Settings, procs: list[ServiceProcess], ends: dict[t
         await conn.close()
 
 
-async def checkpoint_before(phase: str, s: Settings, fig: Figures, step: Any) -> None:
-    """A CHECKPOINT before a timed phase: it starts with no dirty pages of the phases before it
-    (the publication's, the catch-up's), so that neither the catch-up nor the sink pays for the
-    other's writes. Skipped, and said so in the record, where the role may not checkpoint."""
-    try:
-        seconds = await phases.checkpoint(s)
-    except asyncpg.InsufficientPrivilegeError:
-        fig.checkpoints[phase] = None
-        step(f"checkpoint before the {phase}: not allowed for this role, skipped")
-        return
-    fig.checkpoints[phase] = seconds
-    step(f"checkpoint before the {phase}: {seconds:.1f} s")
-
-
 async def catch_up(s: Settings, fig: Figures, ends: dict[tuple[str, int], int], log_dir: Path,
                    profile_out: Path | None) -> tuple[list[ServiceProcess], Sampler, Any]:
     """Starts the services and waits until they converge; fills the catch-up figures.
@@ -434,7 +420,7 @@ async def run(args: argparse.Namespace, fig: Figures) -> None:
         step(f"published in {pub.seconds:.1f} s ({fig.publish_rate:,.0f} events/s); starting the services")
 
         # 2. the services catch up (from a checkpointed database, as the sink below)
-        await checkpoint_before("catch-up", s, fig, step)
+        fig.checkpoints["catch-up"] = await phases.checkpoint(s)
         procs, sampler, spy = await catch_up(s, fig, ends, tmp / "logs",
                                              tmp / "registrations.pyspy" if args.profile else None)
         step(f"converged: {fig.events:,} events in {fig.catchup_s:.1f} s after the first fetch "
@@ -452,7 +438,7 @@ async def run(args: argparse.Namespace, fig: Figures) -> None:
         step("sink: parsing the sample (not timed)")
         parsed = phases.parse_sample(sample, cutoff)
         fig.parse_us = parsed.us_per_event
-        await checkpoint_before("sink", s, fig, step)
+        fig.checkpoints["sink"] = await phases.checkpoint(s)
         step(f"sink: applying {parsed.events:,} events in batches of {s.batch_max_records:,}")
         fig.sink = await phases.sink(sink_s, parsed, s.batch_max_records)
         del parsed
@@ -571,7 +557,7 @@ def rows(fig: Figures) -> list[tuple[str, str, str]]:
                   f"{sk.rate:,.0f} events/s ({sk.seconds:.2f} s, batches of {sk.batch:,}, "
                   f"{sk.lanes} lanes for voter events, the 3 event types concurrently: "
                   + ", ".join(f"{k} {v:.1f} s" for k, v in sk.by_kind_seconds.items())
-                  + f"; {sk.races} batch parts applied again after a lost race for a new voter)"))
+                  + f"; {sk.races} races lost for a new voter, each batch part applied again)"))
         total = sum(sk.breakdown.values())
         parts = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in sorted(sk.breakdown.items(), key=lambda kv: -kv[1]))
         r.append(("sink", "registrations (first lane): time per statement", parts))

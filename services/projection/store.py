@@ -83,7 +83,7 @@ class ProjectionStore:
         self.conn = conn
         self.s = schema
         self._sql = statements(schema)
-        self.races = 0  # batches applied again after losing a race for a new voter
+        self.races = 0  # races lost for a new voter (each batch applied again, here or by the caller)
         self.generation: int | None = None  # of the projection, read by ensure_config
 
     async def prepare(self) -> None:
@@ -176,9 +176,9 @@ class ProjectionStore:
                 return
             except asyncpg.SerializationError:
                 # Lost a race for a new voter (`insert_voters`): apply the batch again.
+                self.races += 1
                 if attempt == self.RACE_ATTEMPTS:
                     raise
-                self.races += 1
             except asyncpg.PostgresError as exc:
                 if exc.sqlstate == POSITIONS_MOVED_SQLSTATE:
                     raise PositionsMoved(str(exc)) from None

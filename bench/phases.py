@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import statistics
 import time
 from collections import defaultdict
@@ -210,17 +211,30 @@ async def sink(settings: Settings, parsed: Parsed, batch: int) -> SinkResult:
     return SinkResult(parsed.events, seconds, batch, by_kind, breakdown, recap, lanes["registrations"], races)
 
 
-async def checkpoint(settings: Settings) -> float | None:
-    """Runs CHECKPOINT before a timed phase, so that it starts without the dirty pages of the
-    phases before it; its seconds, or None where the role may not (superuser or pg_checkpoint)."""
+async def settle(settings: Settings, vacuum: str | None = None) -> float | None:
+    """Before a timed phase, finishes the writes of the phases before it, so that each phase
+    measures its own work: the kernel's dirty pages are written (`os.sync`: a publication leaves
+    about 1 GB of them, which the kernel wrote back during the first seconds of the catch-up that
+    followed), the tables of schema `vacuum` (filled by the phase before and kept) are vacuumed and
+    analysed now instead of by autovacuum during this phase (seen overlapping the sink), and
+    CHECKPOINT writes PostgreSQL's dirty buffers. Its seconds, or None where the role may not run
+    CHECKPOINT (superuser or pg_checkpoint)."""
     t = time.perf_counter()
+    await asyncio.to_thread(os.sync)
     conn = await asyncpg.connect(settings.database_dsn, timeout=10)
     try:
-        await conn.execute("CHECKPOINT")
-    except asyncpg.InsufficientPrivilegeError:
-        return None
+        if vacuum is not None:
+            tables = await conn.fetch("SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables "
+                                      "WHERE schemaname = $1 ORDER BY tablename", vacuum)
+            if tables:
+                await conn.execute("VACUUM (ANALYZE) " + ", ".join(r["name"] for r in tables))
+        try:
+            await conn.execute("CHECKPOINT")
+        except asyncpg.InsufficientPrivilegeError:
+            return None
     finally:
         await conn.close()
+    await asyncio.to_thread(os.sync)
     return time.perf_counter() - t
 
 

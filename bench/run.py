@@ -5,22 +5,25 @@ environment), with its own topics, consumer groups and schemas (removed afterwar
 
 1. generate a Blora sample (default full size: 700,000 voters, about 715,000 events) and publish it
    with `dphp publish`'s code path (publish rate);
-2. CHECKPOINT, then start the three projection services as processes AFTER publishing; time from
-   the first fetched batch (the services' log line "resuming partitions", ms resolution) to
-   convergence (stored positions at the end offsets, confirmed by `gather_status`): end-to-end
-   events/s; start-up (launch to first fetch) apart; peak RSS and CPU seconds of each service
-   (psutil);
-3. right after it (the services idle), CHECKPOINT again, then the sink limit: the same events
-   parsed beforehand, untimed, applied through ProjectionStore as the services store them (batches
-   of `batch_max_records`, each over `db_lanes` connections, the three event types concurrently).
-   The two figures of e2e/sink are so measured within seconds of each other, from the same state
-   of the database;
-4. publish-to-visible latency at a steady rate (default 2,000 events/s for 20 s) with the services
+2. e2e/sink, measured in `--pairs` pairs (default 3) of the two phases below, back to back, the
+   order alternating (catch-up first in the odd pairs); before each phase the machine settles
+   (`phases.settle`: the kernel's dirty pages written, the table an earlier phase filled
+   vacuumed, CHECKPOINT). The shared machine's speed drifts by tens of percent within a minute,
+   so a single pair's ratio is noisy: the figure is the median pair's.
+   - catch-up: start the three projection services as processes on their own consumer groups
+     and schema; time from the first fetched batch (the services' log line "resuming partitions",
+     ms resolution) to convergence (stored positions at the end offsets, confirmed by
+     `gather_status`): end-to-end events/s; start-up (launch to first fetch) apart; peak RSS and
+     CPU seconds of each service (psutil). The last pair's services stay for the phases below;
+   - sink: the same events parsed beforehand, untimed, applied through ProjectionStore as the
+     services store them (batches of `batch_max_records`, each over `db_lanes` connections, the
+     three event types concurrently);
+3. publish-to-visible latency at a steady rate (default 2,000 events/s for 20 s) with the services
    running: each send stamped, the projection's history polled for each event's row; then
    `dphp replay`'s rebuild with the services running, and with the services stopped the naive
    baseline (a minimal FastStream subscriber, one message and one transaction at a time) over a
    subset of registrations;
-5. a table, a record appended to docs/benchmarks.md, and as the last line of stdout
+4. a table, a record appended to docs/benchmarks.md, and as the last line of stdout
    `e2e=... sink=... naive=... e2e/sink=... e2e/naive=... rss_max_mb=...`.
 """
 
@@ -65,6 +68,12 @@ RECAP_KEYS = ("male", "female", "total", "tps_count", "tps_loksus_count", "new_v
               "under_age", "over_capacity_tps")
 
 
+def pair_settings(s: Settings, k: int) -> tuple[Settings, Settings]:
+    """The catch-up's and the sink's settings of pair `k` before the last (own groups and schemas)."""
+    return (s.model_copy(update={"group_prefix": f"{s.group_prefix}p{k}", "db_schema": f"{s.db_schema}_p{k}"}),
+            s.model_copy(update={"db_schema": f"{s.db_schema}_sink{k}"}))
+
+
 def voters_for(events: int | None) -> int:
     if events is None:
         return FULL_VOTERS
@@ -90,6 +99,23 @@ class ServiceFigures:
     rss_peak_mb: float = 0.0  # whole life (catch-up and latency phase)
     rss_peak_catchup_mb: float = 0.0
     cpu_s: float = 0.0  # user + system at convergence
+
+
+@dataclass
+class Pair:
+    """One catch-up and one sink measured back to back, `catchup_first` or the other way round."""
+
+    number: int
+    catchup_first: bool
+    e2e: float = 0.0
+    sink: float = 0.0
+    busy_pct: float = 0.0  # the machine during the catch-up
+    rss_max_mb: float = 0.0  # the services during the catch-up
+    settle_s: dict[str, float | None] = field(default_factory=dict)  # before each phase; None: no CHECKPOINT
+
+    @property
+    def ratio(self) -> float:
+        return self.e2e / self.sink if self.sink else float("nan")
 
 
 @dataclass
@@ -123,7 +149,7 @@ class Figures:
     parse_us: float = 0.0
     sink: phases.SinkResult | None = None
     naive: phases.NaiveResult | None = None
-    checkpoints: dict[str, float | None] = field(default_factory=dict)  # seconds before a phase; None: not allowed
+    pairs: list[Pair] = field(default_factory=list)  # e2e/sink, measured pair by pair; the last is `e2e`, `sink`
     recap_check: str = ""
     profile_md: str = ""
     load_at_start: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -133,10 +159,15 @@ class Figures:
 
     @property
     def rss_max_mb(self) -> float:
-        return max((s.rss_peak_mb for s in self.services), default=0.0)
+        return max([s.rss_peak_mb for s in self.services] + [p.rss_max_mb for p in self.pairs], default=0.0)
 
-    def ratio(self, other: float | None) -> float:
-        return self.e2e / other if other else float("nan")
+    @property
+    def median_pair(self) -> Pair | None:
+        """The pair whose e2e/sink is the median of the pairs' (the lower middle one of an even number)."""
+        if not self.pairs:
+            return None
+        ranked = sorted(self.pairs, key=lambda p: p.ratio)
+        return ranked[(len(ranked) - 1) // 2]
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -222,14 +253,18 @@ async def delete_groups(settings: Settings, groups: list[str]) -> None:
         await admin.close()
 
 
+async def drop_schema(s: Settings, schema: str) -> None:
+    conn = await asyncpg.connect(s.database_dsn, timeout=10)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    finally:
+        await conn.close()
+
+
 async def drop_consumers(s: Settings) -> None:
     """Removes what the services of a run leave behind: their consumer groups and the schema."""
     await delete_groups(s, [s.group_id(svc) for svc in SERVICES])
-    conn = await asyncpg.connect(s.database_dsn, timeout=10)
-    try:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {s.db_schema} CASCADE")
-    finally:
-        await conn.close()
+    await drop_schema(s, s.db_schema)
 
 
 # --- phases ---------------------------------------------------------------------------------------------
@@ -419,39 +454,69 @@ async def run(args: argparse.Namespace, fig: Figures) -> None:
             raise RuntimeError(f"end offsets sum to {sum(ends.values())}, published {stats.events}")
         step(f"published in {pub.seconds:.1f} s ({fig.publish_rate:,.0f} events/s); starting the services")
 
-        # 2. the services catch up (from a checkpointed database, as the sink below)
-        fig.checkpoints["catch-up"] = await phases.checkpoint(s)
-        procs, sampler, spy = await catch_up(s, fig, ends, tmp / "logs",
-                                             tmp / "registrations.pyspy" if args.profile else None)
-        step(f"converged: {fig.events:,} events in {fig.catchup_s:.1f} s after the first fetch "
-             f"({fig.e2e:,.0f} events/s; start-up {fig.startup_s:.1f} s)")
-        conn = await asyncpg.connect(s.database_dsn, timeout=10)
-        try:
-            services_recap = await phases.region_recap(conn, s.db_schema)
-        finally:
-            await conn.close()
-
-        # 3. the sink limit: parsed beforehand, then applied straight to PostgreSQL. Right after
-        #    the catch-up (the services idle meanwhile), so that the two figures of e2e/sink are
-        #    measured within seconds of each other, under the same load of the shared machine.
+        # 2. e2e/sink in `--pairs` pairs: a catch-up and a sink measured back to back, the order
+        #    alternating (catch-up first in the odd pairs), each phase after `phases.settle`. The
+        #    machine is shared and its speed drifts by tens of percent within a minute (the same
+        #    catch-up's CPU per event, docs/benchmarks.md): the median of the pairs' ratios is the
+        #    figure. The last pair's services stay for the phases below. The sink's events are
+        #    parsed once, beforehand (not timed).
         cutoff = st.eligibility_cutoff(s.voting_day)
         step("sink: parsing the sample (not timed)")
         parsed = phases.parse_sample(sample, cutoff)
         fig.parse_us = parsed.us_per_event
-        fig.checkpoints["sink"] = await phases.checkpoint(s)
-        step(f"sink: applying {parsed.events:,} events in batches of {s.batch_max_records:,}")
-        fig.sink = await phases.sink(sink_s, parsed, s.batch_max_records)
+        services_recap = None
+        for k in range(1, args.pairs + 1):
+            last = k == args.pairs
+            cs, ss = (s, sink_s) if last else pair_settings(s, k)
+            pair = Pair(k, catchup_first=k % 2 == 1)
+            for phase in (("catch-up", "sink") if pair.catchup_first else ("sink", "catch-up")):
+                # The schema the other phase of this pair filled, if it is kept (the last pair's catch-up).
+                kept = s.db_schema if last and phase == "sink" and pair.catchup_first else None
+                pair.settle_s[phase] = await phases.settle(s, vacuum=kept)
+                if phase == "catch-up":
+                    cf = fig if last else Figures(started=fig.started, command="", events=fig.events,
+                                                   registrations_instances=fig.registrations_instances)
+                    step(f"pair {k}/{args.pairs}: starting the services (schema {cs.db_schema})")
+                    cprocs, csampler, cspy = await catch_up(
+                        cs, cf, ends, tmp / f"logs{'' if last else k}",
+                        tmp / "registrations.pyspy" if args.profile and last else None)
+                    pair.e2e, pair.busy_pct = cf.e2e, cf.machine_busy_pct
+                    pair.rss_max_mb = max((mb(p.usage.rss_peak) for p in cprocs), default=0.0)
+                    step(f"pair {k}: converged: {fig.events:,} events in {cf.catchup_s:.1f} s after the first fetch "
+                         f"({cf.e2e:,.0f} events/s; start-up {cf.startup_s:.1f} s)")
+                    if last:
+                        procs, sampler, spy = cprocs, csampler, cspy
+                        conn = await asyncpg.connect(s.database_dsn, timeout=10)
+                        try:
+                            services_recap = await phases.region_recap(conn, s.db_schema)
+                        finally:
+                            await conn.close()
+                    else:
+                        csampler.stop()
+                        for p in cprocs:
+                            p.stop()
+                        await drop_consumers(cs)
+                else:
+                    step(f"pair {k}: sink: applying {parsed.events:,} events in batches of {s.batch_max_records:,}")
+                    result = await phases.sink(ss, parsed, s.batch_max_records)
+                    pair.sink = result.rate
+                    if last:
+                        fig.sink = result
+                    await drop_schema(s, ss.db_schema)
+                    step(f"pair {k}: sink: {result.rate:,.0f} events/s")
+            fig.pairs.append(pair)
+            step(f"pair {k}: e2e/sink {pair.ratio:.2f}")
         del parsed
         fig.recap_check = compare_recaps(stats, services_recap, fig.sink.recap)
-        step(f"sink: {fig.sink.rate:,.0f} events/s; {fig.recap_check}")
+        step(f"e2e/sink, the median of {len(fig.pairs)} pairs: {fig.median_pair.ratio:.2f}; {fig.recap_check}")
 
-        # 4. latency with the services running
+        # 3. latency with the services running
         n = int(args.latency_rate * args.latency_seconds)
         if n > 0:
             step(f"latency: {n:,} new registrations at {args.latency_rate:,.0f} events/s")
             fig.latency = await phases.latency(s, latency_lines(n, args.seed + 1000), args.latency_rate)
             fig.latency_sent = n
-        # 5. a full rebuild with `dphp replay`, the services running (they continue on the rebuild)
+        # 4. a full rebuild with `dphp replay`, the services running (they continue on the rebuild)
         from services.projection.replay import replay
 
         step(f"replay: rebuilding from the {fig.events + fig.latency_sent:,} records of the topics")
@@ -471,7 +536,7 @@ async def run(args: argparse.Namespace, fig: Figures) -> None:
                                       f"({fig.events:,} events)")
             print(fig.profile_md, file=sys.stderr, flush=True)
 
-        # 6. the naive baseline
+        # 5. the naive baseline
         k = min(args.naive_events, stats.by_type[TYPE_VOTER_REGISTERED])
         step(f"naive: {k:,} registrations, one message and one transaction at a time")
         fig.naive = await phases.naive(naive_s, naive_topic, naive_group, registration_lines(sample, k),
@@ -488,13 +553,16 @@ async def run(args: argparse.Namespace, fig: Figures) -> None:
         try:
             await delete_topics(s, [s.topic_registered, s.topic_moved, s.topic_meetings, s.topic_dead_letter,
                                     s.topic_recap, naive_topic])
-            await delete_groups(s, [*(s.group_id(svc) for svc in SERVICES), naive_group])
+            extra = [pair_settings(s, k) for k in range(1, args.pairs)]
+            await delete_groups(s, [*(s.group_id(svc) for svc in SERVICES), naive_group,
+                                    *(cs.group_id(svc) for cs, _ in extra for svc in SERVICES)])
         except Exception as exc:  # noqa: BLE001
             print(f"[bench] could not remove the topics: {exc}", file=sys.stderr)
         try:
             conn = await asyncpg.connect(s.database_dsn, timeout=10)
             try:
-                for schema in (s.db_schema, sink_s.db_schema, naive_s.db_schema):
+                extra = [x.db_schema for k in range(1, args.pairs) for x in pair_settings(s, k)]
+                for schema in (s.db_schema, sink_s.db_schema, naive_s.db_schema, *extra):
                     await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
             finally:
                 await conn.close()
@@ -521,8 +589,8 @@ def rows(fig: Figures) -> list[tuple[str, str, str]]:
                                    f"{fig.db_lanes} database lanes a service; registrations instances: "
                                    f"{fig.registrations_instances}"))
     r.append(("services", "start-up (launch to first fetch)", f"{fig.startup_s:.2f} s"))
-    r.append(("services", "catch-up (first fetch to converged)", f"{fig.catchup_s:.2f} s"))
-    r.append(("services", "end-to-end", f"{fig.e2e:,.0f} events/s"))
+    r.append(("services", "catch-up of the last pair (first fetch to converged)", f"{fig.catchup_s:.2f} s"))
+    r.append(("services", "end-to-end (the last pair)", f"{fig.e2e:,.0f} events/s"))
     for f in fig.services:
         r.append(("services", f"  {f.service}",
                   f"done after {f.done_s:.2f} s; peak RSS {f.rss_peak_mb:.0f} MB "
@@ -549,10 +617,6 @@ def rows(fig: Figures) -> list[tuple[str, str, str]]:
     if fig.sink:
         sk = fig.sink
         r.append(("sink", "parse + build rows (not timed)", f"{fig.parse_us:.1f} µs/event"))
-        if fig.checkpoints:
-            r.append(("sink", "CHECKPOINT before the catch-up and before the sink",
-                      ", ".join(f"{k} {'not allowed' if v is None else f'{v:.1f} s'}"
-                                for k, v in fig.checkpoints.items())))
         r.append(("sink", "ProjectionStore, as the services store",
                   f"{sk.rate:,.0f} events/s ({sk.seconds:.2f} s, batches of {sk.batch:,}, "
                   f"{sk.lanes} lanes for voter events, the 3 event types concurrently: "
@@ -565,17 +629,33 @@ def rows(fig: Figures) -> list[tuple[str, str, str]]:
         nv = fig.naive
         r.append(("naive", "1 message, 1 transaction", f"{nv.rate:,.0f} events/s ({nv.events:,} events, {nv.seconds:.1f} s"
                                                        f"{', TIMED OUT' if nv.timed_out else ''})"))
-    r.append(("ratios", "e2e/sink, e2e/naive", f"{fig.ratio(fig.sink.rate if fig.sink else None):.2f}, "
-                                               f"{fig.ratio(fig.naive.rate if fig.naive else None):.1f}"))
+    for p in fig.pairs:
+        settle = ", ".join(f"{k} {'(no CHECKPOINT)' if v is None else f'{v:.1f} s'}" for k, v in p.settle_s.items())
+        r.append(("e2e/sink", f"pair {p.number} ({'catch-up' if p.catchup_first else 'sink'} first)",
+                  f"e2e {p.e2e:,.0f}, sink {p.sink:,.0f} events/s: **{p.ratio:.2f}**; machine {p.busy_pct:.0f}% "
+                  f"busy in the catch-up; settling before {settle}"))
+    e2e, sink = headline(fig)
+    naive = fig.naive.rate if fig.naive else 0.0
+    r.append(("ratios", "e2e/sink (the median pair), e2e/naive (its e2e)",
+              f"{e2e / sink if sink else float('nan'):.2f}, {e2e / naive if naive else float('nan'):.1f}"))
     r.append(("check", "recap", fig.recap_check))
     return r
 
 
+def headline(fig: Figures) -> tuple[float, float]:
+    """e2e and sink of the median pair (so that e2e/sink is their ratio)."""
+    median = fig.median_pair
+    if median is not None:
+        return median.e2e, median.sink
+    return fig.e2e, fig.sink.rate if fig.sink else 0.0
+
+
 def last_line(fig: Figures) -> str:
-    sink = fig.sink.rate if fig.sink else 0.0
+    e2e, sink = headline(fig)
     naive = fig.naive.rate if fig.naive else 0.0
-    return (f"e2e={fig.e2e:.0f} sink={sink:.0f} naive={naive:.0f} e2e/sink={fig.ratio(sink):.2f} "
-            f"e2e/naive={fig.ratio(naive):.1f} rss_max_mb={fig.rss_max_mb:.0f}")
+    ratio = lambda a, b: a / b if b else float("nan")  # noqa: E731
+    return (f"e2e={e2e:.0f} sink={sink:.0f} naive={naive:.0f} e2e/sink={ratio(e2e, sink):.2f} "
+            f"e2e/naive={ratio(e2e, naive):.1f} rss_max_mb={fig.rss_max_mb:.0f}")
 
 
 def print_table(fig: Figures) -> None:
@@ -629,6 +709,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="about this many events (default: a full-size Blora sample, 700,000 voters)")
     p.add_argument("--seed", type=int, default=1, help="sample seed (default 1)")
     p.add_argument("--naive-events", type=int, default=20_000, help="registrations for the naive baseline")
+    p.add_argument("--pairs", type=int, default=3,
+                   help="catch-up and sink measured this many times, alternately; e2e/sink is the median pair's "
+                        "(default 3)")
     p.add_argument("--latency-rate", type=float, default=2000.0, help="events/s of the latency phase")
     p.add_argument("--latency-seconds", type=float, default=20.0, help="length of the latency phase (0: skip)")
     p.add_argument("--registrations-instances", type=int, default=1, metavar="N",
@@ -641,6 +724,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.events is not None and args.events < 500:
         p.error("--events: at least 500")
+    if args.pairs < 1:
+        p.error("--pairs: at least 1")
     return args
 
 

@@ -14,8 +14,10 @@ from typing import Any
 
 import asyncpg
 import orjson
+import psutil
 from aiokafka.partitioner import murmur2
 
+from bench.procs import cpu_delta, machine_busy_pct, postgres_cpu
 from schemas.events import CONTENT_TYPE, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED
 from schemas.parsing import parse_event_fields
 from services.common.db import migrate
@@ -110,6 +112,9 @@ class SinkResult:
     recap: dict[str, Any] | None = None
     lanes: int = 1  # connections of the registrations
     races: int = 0  # batch parts applied again after losing a race for a new voter
+    pg_cpu_s: float = 0.0  # every PostgreSQL server process, while timed
+    own_cpu_s: float = 0.0  # this process (row encoding, the lanes' I/O), while timed
+    busy_pct: float = 0.0  # the machine, while timed
 
     @property
     def rate(self) -> float:
@@ -197,9 +202,13 @@ async def sink(settings: Settings, parsed: Parsed, batch: int) -> SinkResult:
         by_kind[kind] = time.perf_counter() - t0
 
     try:
+        # CPU as for the catch-up, so that the record compares what an event costs in each phase.
+        me = psutil.Process()
+        pg0, own0, machine0 = postgres_cpu(), me.cpu_times(), psutil.cpu_times()
         started = time.perf_counter()
         await asyncio.gather(*(run(k) for k in APPLY))
         seconds = time.perf_counter() - started
+        pg1, own1, machine1 = postgres_cpu(), me.cpu_times(), psutil.cpu_times()
         breakdown = dict(timed.seconds)
         breakdown["BEGIN/COMMIT, Python"] = timed_apply - sum(breakdown.values())
         recap = await region_recap(stores["meetings"][0].conn, settings.db_schema)
@@ -208,7 +217,10 @@ async def sink(settings: Settings, parsed: Parsed, batch: int) -> SinkResult:
         for store in (s for kind_stores in stores.values() for s in kind_stores):
             conn = store.conn._conn if isinstance(store.conn, TimedConnection) else store.conn
             await conn.close()
-    return SinkResult(parsed.events, seconds, batch, by_kind, breakdown, recap, lanes["registrations"], races)
+    return SinkResult(parsed.events, seconds, batch, by_kind, breakdown, recap, lanes["registrations"], races,
+                      pg_cpu_s=cpu_delta(pg0, pg1),
+                      own_cpu_s=(own1.user + own1.system) - (own0.user + own0.system),
+                      busy_pct=machine_busy_pct(machine0, machine1))
 
 
 async def settle(settings: Settings, vacuum: str | None = None) -> float | None:

@@ -178,3 +178,10 @@ def process_cpu(pid: int | None) -> float | None:
 
 def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(v - before.get(pid, 0.0) for pid, v in after.items())
+
+
+def machine_busy_pct(before, after) -> float:
+    """How busy the machine's CPUs were between two `psutil.cpu_times()` (100: every core, always)."""
+    busy = lambda t: t.user + t.system + getattr(t, "nice", 0) + getattr(t, "irq", 0) + getattr(t, "softirq", 0)  # noqa: E731
+    total = sum(after) - sum(before)
+    return 100.0 * (busy(after) - busy(before)) / total if total > 0 else 0.0

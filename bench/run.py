@@ -50,7 +50,8 @@ import asyncpg
 import psutil
 
 from bench import phases
-from bench.procs import SERVICES, Sampler, ServiceProcess, cpu_delta, listener_pid, postgres_cpu, process_cpu
+from bench.procs import (SERVICES, Sampler, ServiceProcess, cpu_delta, listener_pid, machine_busy_pct, postgres_cpu,
+                         process_cpu)
 from schemas.events import TYPE_MEETING_HELD, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED
 from services.common.logs import setup_logging
 from services.common.settings import Settings
@@ -110,6 +111,9 @@ class Pair:
     e2e: float = 0.0
     sink: float = 0.0
     busy_pct: float = 0.0  # the machine during the catch-up
+    sink_busy_pct: float = 0.0
+    catchup_cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds: services, PostgreSQL, Kafka
+    sink_cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds: PostgreSQL, the sink's process
     rss_max_mb: float = 0.0  # the services during the catch-up
     settle_s: dict[str, float | None] = field(default_factory=dict)  # before each phase; None: no CHECKPOINT
 
@@ -358,10 +362,8 @@ async def catch_up(s: Settings, fig: Figures, ends: dict[tuple[str, int], int], 
         raise
     first_fetch, converged_at, done_at = obs.first_fetch, obs.converged_at, obs.done_at
     cpu_at_first, pg_at_first = obs.cpu_at_first, obs.pg_at_first
-    busy = lambda t: t.user + t.system + getattr(t, "nice", 0) + getattr(t, "irq", 0) + getattr(t, "softirq", 0)  # noqa: E731
     window = converged_at - first_fetch
-    total_cpu = sum(cpu_end) - sum(cpu_at_first)
-    fig.machine_busy_pct = 100.0 * (busy(cpu_end) - busy(cpu_at_first)) / total_cpu if total_cpu > 0 else 0.0
+    fig.machine_busy_pct = machine_busy_pct(cpu_at_first, cpu_end)
     fig.pg_cpu_s = cpu_delta(pg_at_first, pg_end)
     fig.services_cpu_window_s = sum(p.usage.cpu_seconds for p in procs) - obs.services_at_first
     if kafka_end is not None and obs.kafka_at_first is not None:
@@ -481,6 +483,8 @@ async def run(args: argparse.Namespace, fig: Figures) -> None:
                         cs, cf, ends, tmp / f"logs{'' if last else k}",
                         tmp / "registrations.pyspy" if args.profile and last else None)
                     pair.e2e, pair.busy_pct = cf.e2e, cf.machine_busy_pct
+                    pair.catchup_cpu_s = {"services": cf.services_cpu_window_s, "PostgreSQL": cf.pg_cpu_s,
+                                       "Kafka": cf.kafka_cpu_s or 0.0}
                     pair.rss_max_mb = max((mb(p.usage.rss_peak) for p in cprocs), default=0.0)
                     step(f"pair {k}: converged: {fig.events:,} events in {cf.catchup_s:.1f} s after the first fetch "
                          f"({cf.e2e:,.0f} events/s; start-up {cf.startup_s:.1f} s)")
@@ -499,7 +503,8 @@ async def run(args: argparse.Namespace, fig: Figures) -> None:
                 else:
                     step(f"pair {k}: sink: applying {parsed.events:,} events in batches of {s.batch_max_records:,}")
                     result = await phases.sink(ss, parsed, s.batch_max_records)
-                    pair.sink = result.rate
+                    pair.sink, pair.sink_busy_pct = result.rate, result.busy_pct
+                    pair.sink_cpu_s = {"PostgreSQL": result.pg_cpu_s, "the sink": result.own_cpu_s}
                     if last:
                         fig.sink = result
                     await drop_schema(s, ss.db_schema)
@@ -629,11 +634,13 @@ def rows(fig: Figures) -> list[tuple[str, str, str]]:
         nv = fig.naive
         r.append(("naive", "1 message, 1 transaction", f"{nv.rate:,.0f} events/s ({nv.events:,} events, {nv.seconds:.1f} s"
                                                        f"{', TIMED OUT' if nv.timed_out else ''})"))
+    cpu = lambda us: ", ".join(f"{k} {v / fig.events * 1e6:.1f}" for k, v in us.items()) if fig.events else "-"  # noqa: E731
     for p in fig.pairs:
         settle = ", ".join(f"{k} {'(no CHECKPOINT)' if v is None else f'{v:.1f} s'}" for k, v in p.settle_s.items())
         r.append(("e2e/sink", f"pair {p.number} ({'catch-up' if p.catchup_first else 'sink'} first)",
-                  f"e2e {p.e2e:,.0f}, sink {p.sink:,.0f} events/s: **{p.ratio:.2f}**; machine {p.busy_pct:.0f}% "
-                  f"busy in the catch-up; settling before {settle}"))
+                  f"e2e {p.e2e:,.0f}, sink {p.sink:,.0f} events/s: **{p.ratio:.2f}**. CPU µs per event, catch-up: "
+                  f"{cpu(p.catchup_cpu_s)}, machine {p.busy_pct:.0f}% busy; sink: {cpu(p.sink_cpu_s)}, machine "
+                  f"{p.sink_busy_pct:.0f}% busy. Settling before {settle}"))
     e2e, sink = headline(fig)
     naive = fig.naive.rate if fig.naive else 0.0
     r.append(("ratios", "e2e/sink (the median pair), e2e/naive (its e2e)",

@@ -246,7 +246,6 @@ async def settle(settings: Settings, vacuum: str | None = None) -> float | None:
             return None
     finally:
         await conn.close()
-    await asyncio.to_thread(os.sync)
     return time.perf_counter() - t
 
 

@@ -69,6 +69,11 @@ RECAP_KEYS = ("male", "female", "total", "tps_count", "tps_loksus_count", "new_v
               "under_age", "over_capacity_tps")
 
 
+def ratio(a: float, b: float) -> float:
+    """a/b, NaN when b was not measured."""
+    return a / b if b else float("nan")
+
+
 def pair_settings(s: Settings, k: int) -> tuple[Settings, Settings]:
     """The catch-up's and the sink's settings of pair `k` before the last (own groups and schemas)."""
     return (s.model_copy(update={"group_prefix": f"{s.group_prefix}p{k}", "db_schema": f"{s.db_schema}_p{k}"}),
@@ -119,7 +124,7 @@ class Pair:
 
     @property
     def ratio(self) -> float:
-        return self.e2e / self.sink if self.sink else float("nan")
+        return ratio(self.e2e, self.sink)
 
 
 @dataclass
@@ -644,7 +649,7 @@ def rows(fig: Figures) -> list[tuple[str, str, str]]:
     e2e, sink = headline(fig)
     naive = fig.naive.rate if fig.naive else 0.0
     r.append(("ratios", "e2e/sink (the median pair), e2e/naive (its e2e)",
-              f"{e2e / sink if sink else float('nan'):.2f}, {e2e / naive if naive else float('nan'):.1f}"))
+              f"{ratio(e2e, sink):.2f}, {ratio(e2e, naive):.1f}"))
     r.append(("check", "recap", fig.recap_check))
     return r
 
@@ -660,7 +665,6 @@ def headline(fig: Figures) -> tuple[float, float]:
 def last_line(fig: Figures) -> str:
     e2e, sink = headline(fig)
     naive = fig.naive.rate if fig.naive else 0.0
-    ratio = lambda a, b: a / b if b else float("nan")  # noqa: E731
     return (f"e2e={e2e:.0f} sink={sink:.0f} naive={naive:.0f} e2e/sink={ratio(e2e, sink):.2f} "
             f"e2e/naive={ratio(e2e, naive):.1f} rss_max_mb={fig.rss_max_mb:.0f}")
 

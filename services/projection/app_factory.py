@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import dataclasses
 import gc
 import logging
 
+from aiokafka.structs import ConsumerRecord
 from faststream import AckPolicy, FastStream
 from faststream.kafka.annotations import KafkaMessage
 
 from services.common.failures import Health
 from services.common.kafka import faststream_broker, wait_for_broker
+from services.common.kafka_records import use_lean_records
 from services.common.logs import setup_logging
 from services.common.metrics import ServiceMetrics, prometheus_middlewares
 from services.common.settings import Settings
@@ -31,13 +32,18 @@ async def _parse_batch(records, original_parser):
     # service's time); the handler reads none of them. Parse the first record only, without its
     # headers (header values need not be UTF-8 and FastStream decodes them as UTF-8: a batch that
     # began with such a record stopped its partition), and hand the handler the whole batch.
-    message = await original_parser((dataclasses.replace(records[0], headers=()),))
+    # The records may be `LeanRecord`s (`use_lean_records`): FastStream gets a `ConsumerRecord`.
+    r = records[0]
+    first = ConsumerRecord(r.topic, r.partition, r.offset, r.timestamp, r.timestamp_type, r.key, r.value,
+                           None, -1, -1, ())
+    message = await original_parser((first,))
     message.raw_message = records
     return message
 
 
 def build_app(settings: Settings, service: str) -> FastStream:
     setup_logging(fmt=settings.log_format, service=service)
+    use_lean_records()
     metrics = ServiceMetrics(service)
     projection = ProjectionConsumer(settings, service, metrics=metrics)
     broker = faststream_broker(settings, logger=logging.getLogger(f"dphp.{service}"), log_level=logging.DEBUG,

@@ -8,6 +8,7 @@ from aiokafka.structs import ConsumerRecord
 from faststream.kafka.message import KafkaMessage
 from faststream.kafka.parser import AioKafkaBatchParser
 
+from services.common.kafka_records import LeanRecord
 from services.projection.app_factory import _parse_batch
 
 pytestmark = pytest.mark.unit
@@ -24,3 +25,12 @@ async def test_a_batch_beginning_with_binary_header_values_is_parsed():
     message = await _parse_batch(records, parser.parse_batch)
     assert message.raw_message is records  # the handler gets every record, headers untouched
     assert records[0].headers[0][1] == bytes([1, 0, 255])
+
+
+async def test_a_batch_of_lean_records_is_parsed():
+    # The services fetch `LeanRecord`s (services.common.kafka_records), which are no dataclass.
+    parser = AioKafkaBatchParser(msg_class=KafkaMessage, regex=None)
+    records = (LeanRecord("t", 0, 5, 0, 0, b"k", b"{}", (("content-type", b"\xff"),)),
+               LeanRecord("t", 0, 6, 0, 0, b"k", b"{}", ()))
+    message = await _parse_batch(records, parser.parse_batch)
+    assert message.raw_message is records

@@ -17,12 +17,12 @@ import orjson
 import psutil
 from aiokafka.partitioner import murmur2
 
-from bench.procs import cpu_delta, machine_busy_pct, postgres_cpu
+from bench.procs import cpu_delta, listener_pid, machine_busy_pct, postgres_cpu, process_cpu
 from schemas.events import CONTENT_TYPE, TYPE_VOTER_MOVED, TYPE_VOTER_REGISTERED
 from schemas.parsing import parse_event_fields
 from services.common.db import migrate
 from services.common.failures import Health, retry_transient
-from services.common.kafka import faststream_broker, kafka_producer
+from services.common.kafka import faststream_broker, kafka_consumer, kafka_producer
 from services.common.settings import Settings
 from services.projection import store as st
 from services.projection.scheduler import LaneScheduler
@@ -428,3 +428,65 @@ async def latency(settings: Settings, lines: list[bytes], rate: float, poll_s: f
     result.seen = len(seen)
     result.latencies_ms = [(seen[i] - sent_at[i]) * 1000 for i in seen]
     return result
+
+
+
+@dataclass
+class WarmUp:
+    """What ran before the pairs, untimed (`warm_up`)."""
+
+    records: int = 0  # read from the topics
+    read_s: float = 0.0
+    kafka_cpu_s: float | None = None  # the broker's CPU while they were read
+    sink_rate: float = 0.0  # the sink pass, events/s
+    sink_pg_cpu_s: float = 0.0
+    events: int = 0
+
+
+async def warm_up(settings: Settings, ends: dict[tuple[str, int], int], parsed: Parsed, batch: int,
+                  drop_schema: Any) -> WarmUp:
+    """Before the pairs, untimed: reads every record of the topics once (the broker's fetch path,
+    which the publication did not run) and applies the sample once with the sink into schema
+    `<db_schema>_warm` (dropped after). The first phase of a run found PostgreSQL cold: on a stack
+    started just before the run, its PostgreSQL cost 22.2 µs of CPU per event against 15.9 in the
+    later phases; with the WAL segments of an earlier run in place (111 of them, 1.8 GB: a fresh
+    cluster has none to reuse, and a new one is written in full before use) 18.7 against 15.4-16.0.
+    That first phase is always a catch-up (pairs alternate, catch-up first in the odd ones), so
+    pair 1 had the lowest e2e/sink in 7 of the 8 recorded runs of 2026-12-04 (docs/benchmarks.md,
+    eighth round)."""
+    warm = WarmUp(events=parsed.events)
+    warm.records, warm.read_s, warm.kafka_cpu_s = await _read_topics(settings, ends)
+    sink_settings = settings.model_copy(update={"db_schema": f"{settings.db_schema}_warm"})
+    result = await sink(sink_settings, parsed, batch)
+    await drop_schema(settings, sink_settings.db_schema)
+    warm.sink_rate, warm.sink_pg_cpu_s = result.rate, result.pg_cpu_s
+    return warm
+
+
+async def _read_topics(settings: Settings, ends: dict[tuple[str, int], int],
+                       timeout: float = 300) -> tuple[int, float, float | None]:
+    """Reads the partitions to `ends` with a plain consumer without a group, as the services fetch
+    (2 MB a partition): records, seconds, the broker's CPU seconds."""
+    from aiokafka import TopicPartition
+
+    wanted = {TopicPartition(t, p): end for (t, p), end in ends.items() if end > 0}
+    consumer = kafka_consumer(settings, group_id=None, enable_auto_commit=False,
+                              max_partition_fetch_bytes=2 * 1024 * 1024)
+    kafka_pid = listener_pid(settings.kafka_port)
+    cpu0, started = process_cpu(kafka_pid), time.perf_counter()
+    records = 0
+    await consumer.start()
+    try:
+        consumer.assign(list(wanted))
+        await consumer.seek_to_beginning(*wanted)
+        while wanted:
+            if time.perf_counter() - started > timeout:
+                raise RuntimeError(f"warm-up: {len(wanted)} partitions not read to their end after {timeout:.0f} s")
+            for tp, recs in (await consumer.getmany(timeout_ms=1000, max_records=10_000)).items():
+                records += len(recs)
+                if recs and recs[-1].offset + 1 >= wanted.get(tp, 0):
+                    wanted.pop(tp, None)
+    finally:
+        await consumer.stop()
+    cpu1 = process_cpu(kafka_pid)
+    return records, time.perf_counter() - started, (cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None)

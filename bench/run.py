@@ -159,6 +159,7 @@ class Figures:
     sink: phases.SinkResult | None = None
     naive: phases.NaiveResult | None = None
     pairs: list[Pair] = field(default_factory=list)  # e2e/sink, measured pair by pair; the last is `e2e`, `sink`
+    warm_up: phases.WarmUp | None = None  # before the pairs, untimed
     recap_check: str = ""
     profile_md: str = ""
     load_at_start: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -471,6 +472,9 @@ async def run(args: argparse.Namespace, fig: Figures) -> None:
         step("sink: parsing the sample (not timed)")
         parsed = phases.parse_sample(sample, cutoff)
         fig.parse_us = parsed.us_per_event
+        step("warm-up (not timed): reading the topics once, one sink pass")
+        await phases.settle(s)
+        fig.warm_up = await phases.warm_up(s, ends, parsed, s.batch_max_records, drop_schema)
         services_recap = None
         for k in range(1, args.pairs + 1):
             last = k == args.pairs
@@ -595,6 +599,14 @@ def rows(fig: Figures) -> list[tuple[str, str, str]]:
                                   f"{bt.get(TYPE_VOTER_MOVED, 0):,} moved, {bt.get(TYPE_MEETING_HELD, 0):,} meetings); "
                                   f"{fig.voters:,} voters, {fig.sample_mb:.0f} MB, generated in {fig.generate_s:.1f} s"))
     r.append(("publish", "dphp publish code path", f"{fig.publish_rate:,.0f} events/s ({fig.publish_s:.1f} s)"))
+    if fig.warm_up is not None:
+        w = fig.warm_up
+        r.append(("warm-up", "before the pairs, not timed: the topics read once, one sink pass",
+                  f"{w.records:,} records read in {w.read_s:.1f} s"
+                  + (f" (the broker's CPU {1e6 * w.kafka_cpu_s / max(w.records, 1):.1f} µs a record)"
+                     if w.kafka_cpu_s is not None else "")
+                  + f"; sink {w.sink_rate:,.0f} events/s (PostgreSQL's CPU "
+                    f"{1e6 * w.sink_pg_cpu_s / max(w.events, 1):.1f} µs an event)"))
     r.append(("services", "batch", f"max {fig.batch_max_records:,} records, timeout {fig.batch_timeout_ms} ms; "
                                    f"{fig.db_lanes} database lanes a service; registrations instances: "
                                    f"{fig.registrations_instances}"))

@@ -26,7 +26,7 @@ Validation is strict, as the contract's "Validation" list demands:
     ``name``, ``birth_place``, ``street`` and every attendee field at most 1,000; ``notes`` at most
     10,000; at most 1,000 attendees;
   - no string holds a C0 control character (U+0000 .. U+001F), except tab and newline in
-    ``notes`` (``TEXT_PATTERN``, ``NOTES_PATTERN``). Lone surrogates (``\ud800``) are not UTF-8
+    ``notes`` (``TEXT_PATTERN``, ``NOTES_PATTERN``). Lone surrogates (``\\ud800``) are not UTF-8
     and are rejected as malformed JSON (or as ``string_unicode`` in Python mode).
 
   The record-level bounds are ``schemas.parsing``'s: a record value of more than 1 MiB, and a

@@ -445,22 +445,33 @@ class WarmUp:
 
 async def warm_up(settings: Settings, ends: dict[tuple[str, int], int], parsed: Parsed, batch: int,
                   drop_schema: Any) -> WarmUp:
-    """Before the pairs, untimed: reads every record of the topics once (the broker's fetch path,
-    which the publication did not run) and applies the sample once with the sink into schema
-    `<db_schema>_warm` (dropped after). The first phase of a run found PostgreSQL cold: on a stack
-    started just before the run, its PostgreSQL cost 22.2 µs of CPU per event against 15.9 in the
-    later phases; with the WAL segments of an earlier run in place (111 of them, 1.8 GB: a fresh
-    cluster has none to reuse, and a new one is written in full before use) 18.7 against 15.4-16.0.
-    That first phase is always a catch-up (pairs alternate, catch-up first in the odd ones), so
-    pair 1 had the lowest e2e/sink in 7 of the 8 recorded runs of 2026-12-04 (docs/benchmarks.md,
-    eighth round)."""
+    """Before the pairs, untimed: reads every record of the topics once, then applies the sample
+    once with the sink into schema `warm_schema(settings)` (dropped after).
+
+    The first phase of a run found PostgreSQL cold, and that first phase is always pair 1's
+    catch-up (pairs alternate, catch-up first in the odd ones): pair 1 had the lowest e2e/sink in
+    7 of the 8 recorded runs of 2026-12-04 before this warm-up. With only the read of the topics
+    as a warm-up, pair 1's catch-up still cost PostgreSQL 22.2 µs of CPU per event against 15.9 in
+    the later pairs on a stack started just before the run, and 18.7 against 15.4-16.0 right after
+    that run, with its 111 WAL segments (1.8 GB) in place for reuse (a new segment is written in
+    full before use; a fresh cluster has none). With the sink pass, 16.1 against 16.6-17.1
+    (docs/benchmarks.md, eighth round).
+    The read (about 2 s) runs the broker's fetch path once; it did not measurably change pair 1's
+    broker CPU, which stays higher than the later pairs'."""
     warm = WarmUp(events=parsed.events)
     warm.records, warm.read_s, warm.kafka_cpu_s = await _read_topics(settings, ends)
-    sink_settings = settings.model_copy(update={"db_schema": f"{settings.db_schema}_warm"})
-    result = await sink(sink_settings, parsed, batch)
-    await drop_schema(settings, sink_settings.db_schema)
+    sink_settings = settings.model_copy(update={"db_schema": warm_schema(settings)})
+    try:
+        result = await sink(sink_settings, parsed, batch)
+    finally:
+        await drop_schema(settings, sink_settings.db_schema)
     warm.sink_rate, warm.sink_pg_cpu_s = result.rate, result.pg_cpu_s
     return warm
+
+
+def warm_schema(settings: Settings) -> str:
+    """The schema of the warm-up's sink pass."""
+    return f"{settings.db_schema}_warm"
 
 
 async def _read_topics(settings: Settings, ends: dict[tuple[str, int], int],

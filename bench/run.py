@@ -576,7 +576,7 @@ async def run(args: argparse.Namespace, fig: Figures) -> None:
             conn = await asyncpg.connect(s.database_dsn, timeout=10)
             try:
                 extra = [x.db_schema for k in range(1, args.pairs) for x in pair_settings(s, k)]
-                for schema in (s.db_schema, sink_s.db_schema, naive_s.db_schema, *extra):
+                for schema in (s.db_schema, sink_s.db_schema, naive_s.db_schema, phases.warm_schema(s), *extra):
                     await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
             finally:
                 await conn.close()

@@ -7,6 +7,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 from faststream.kafka.message import KafkaMessage
 from faststream.kafka.parser import AioKafkaBatchParser
+from faststream.kafka.prometheus.provider import BatchKafkaMetricsSettingsProvider
 
 from services.common.kafka_records import LeanRecord
 from services.projection.app_factory import _parse_batch
@@ -34,3 +35,7 @@ async def test_a_batch_of_lean_records_is_parsed():
                LeanRecord("t", 0, 6, 0, 0, b"k", b"{}", ()))
     message = await _parse_batch(records, parser.parse_batch)
     assert message.raw_message is records
+    assert message.headers == {}  # the first record's headers are not decoded
+    # FastStream's metrics of a batch read the records (the services run with them on).
+    attrs = BatchKafkaMetricsSettingsProvider().get_consume_attrs_from_message(message)
+    assert attrs["destination_name"] == "t" and attrs["messages_count"] == 2

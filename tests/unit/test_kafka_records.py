@@ -71,3 +71,16 @@ def test_use_lean_records_patches_once_and_only_the_method_it_knows(monkeypatch)
     monkeypatch.setattr(PartitionRecords, "_consumer_record", other)
     assert not use_lean_records()
     assert PartitionRecords._consumer_record is other
+
+
+def test_use_lean_records_leaves_a_fetcher_without_the_known_deserializer_fields(monkeypatch):
+    original_init = PartitionRecords.__init__
+
+    def init(self, tp, records, *args):  # an aiokafka that renamed the fields the patch reads
+        original_init(self, tp, records, *args)
+
+    monkeypatch.setattr(PartitionRecords, "_consumer_record", PartitionRecords._consumer_record)
+    monkeypatch.setattr(PartitionRecords, "__init__", init)
+    assert not use_lean_records()
+    monkeypatch.undo()
+    assert type(fetched()[0]) is ConsumerRecord

@@ -1,7 +1,7 @@
 """The project's sources compile on every Python that pyproject.toml admits (>= 3.11).
 
-Python 3.13 compiles docstrings through UTF-8 (it strips their indentation at compile time): a
-docstring holding a lone surrogate, which a non-raw ``\\ud800`` escape makes, stopped
+Python 3.13 and later compile docstrings through UTF-8 (they strip their indentation at compile
+time): a docstring holding a lone surrogate, which a non-raw ``\\ud800`` escape makes, stopped
 ``import schemas.events`` with a UnicodeEncodeError on 3.13.0, while 3.11 imported it."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("schemas", "services", "bench")
+PACKAGES = ("schemas", "services", "bench", "tests", "scripts")
 
 
 def docstrings(path: Path):

@@ -49,7 +49,7 @@ def replay_command(
         sys.stdout.write(json.dumps(summary) + "\n")
         return
     out.print(f"rebuilt {result.schema} from {result.events:,} events ({result.invalid:,} invalid, skipped: "
-              f"the services dead-lettered them) in {result.seconds:.1f} s and switched over")
+              f"the services dead-letter them) in {result.seconds:.1f} s and switched over")
     if result.replaced:
         out.print(f"the previous projection is kept as {result.replaced}; "
                   f"drop it when no longer needed: DROP SCHEMA {result.replaced} CASCADE")

@@ -180,8 +180,9 @@ class DeadLetterWriter:
             await self._producer.stop()
         await self.written.stop()
 
-    async def send(self, rejected: Sequence[tuple[Any, InvalidEvent]]) -> None:
-        """Sends (record, why) pairs and waits until the broker acknowledged every one.
+    async def send(self, rejected: Sequence[tuple[Any, InvalidEvent]]) -> list[tuple[Any, InvalidEvent]]:
+        """Sends (record, why) pairs and waits until the broker acknowledged every one; returns
+        those sent now.
 
         A record whose dead letter is in the topic already (a batch read again after an instance
         was killed, frozen or fenced between sending its dead letters and committing) is not sent
@@ -226,6 +227,7 @@ class DeadLetterWriter:
             self.written.keys.add(self._key(rec))
             log.warning("dead-lettered %s/%d@%d: %s", rec.topic, rec.partition, rec.offset, why.reason)
         self.sent += len(rejected)
+        return list(rejected)
 
     def _key(self, rec: Any) -> DeadLetterKey:
         return (rec.topic, rec.partition, rec.offset, self.group_id)

@@ -82,7 +82,7 @@ class ProjectionConsumer:
                  metrics: ServiceMetrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or ServiceMetrics(service)
-        # False for a rebuild (`dphp replay`): the services dead-lettered invalid events already.
+        # False for a rebuild (`dphp replay`): the services dead-letter invalid events (`_dead_letter_passed`).
         self.dead_letter = dead_letter
         self.kind = KINDS[service]
         self.topic = self.kind.topic(settings)
@@ -164,11 +164,12 @@ class ProjectionConsumer:
         """The offset the next batch of a partition starts from, if known (read from the database)."""
         return self._next.get(tp)
 
-    async def _in_order(self, records: Sequence[Any]) -> dict[Partition, tuple[int, list[Any]]]:
-        """Per partition, the position it continues from and the records that continue it.
+    async def _in_order(self, records: Sequence[Any]) -> tuple[dict[Partition, tuple[int, list[Any]]], list[Any]]:
+        """Per partition, the position it continues from and the records that continue it; and
+        the records before it, which were applied already (passed over).
 
-        Records before it were applied already (skipped); a gap after it (the fetch started
-        elsewhere, e.g. at an advisory Kafka offset ahead of the database) seeks back.
+        A gap after it (the fetch started elsewhere, e.g. at an advisory Kafka offset ahead of the
+        database) seeks back.
         """
         by_tp: dict[Partition, list[Any]] = {}
         # A fetched batch holds each partition's records one after the other, in offset order.
@@ -190,9 +191,11 @@ class ProjectionConsumer:
             log.info("resuming partitions %s from stored positions %s",
                      sorted(p for _, p in unknown), {p: stored.get(p, 0) for _, p in sorted(unknown)})
         kept: dict[Partition, tuple[int, list[Any]]] = {}
+        passed: list[Any] = []
         for tp, recs in by_tp.items():
             expected = self._next[tp]
             if recs[0].offset < expected:
+                passed += [r for r in recs if r.offset < expected]
                 recs = [r for r in recs if r.offset >= expected]
                 if not recs:
                     continue
@@ -206,7 +209,28 @@ class ProjectionConsumer:
             # Offsets may legitimately skip (compaction, transaction markers): accept after one seek.
             self._sought.pop(tp, None)
             kept[tp] = (expected, recs)
-        return kept
+        return kept, passed
+
+    async def _dead_letter_passed(self, passed: list[Any]) -> None:
+        """Dead-letters the invalid records among those passed over, unless their dead letters are
+        in the topic already.
+
+        Records below a stored position were applied by whoever stored it. A service sends its dead
+        letters before it stores the positions past them, so theirs are in the topic; but a rebuild
+        (`dphp replay`) sends none, and a service that lagged behind the rebuild continues after the
+        switch-over from the rebuild's positions. It is that service, the partition's only owner,
+        that sends the dead letters of the records it passes over: the rebuild and a service never
+        both send one."""
+        planner = BatchPlanner(self.kind.event_type, self.kind.to_row, self.cutoff, 1)
+        for tp, recs in groupby(passed, key=_TOPIC_PARTITION):
+            planner.add(tp, list(recs))
+        invalid = planner.plan().invalid
+        if invalid:
+            await self._dead_letter(invalid)
+        # Advise Kafka that these are read (their dead letters are sent): outside tools show no lag
+        # for them, and a restart does not read them again.
+        await self._advisory_commit([(t, p, o, o + 1) for t, p, o in
+                                     {(r.topic, r.partition): (r.topic, r.partition, r.offset) for r in passed}.values()])
 
     # the batch -----------------------------------------------------------------------
     async def handle(self, records: Sequence[Any]) -> None:
@@ -224,7 +248,9 @@ class ProjectionConsumer:
         if wait > 0:
             await asyncio.sleep(wait)  # a batch before failed for a bug: not in a tight loop
         try:
-            by_tp = await self._in_order(records)
+            by_tp, passed = await self._in_order(records)
+            if passed and self.dead_letter:
+                await self._dead_letter_passed(passed)
         except Exception as exc:  # noqa: BLE001 - a bug (transient failures are retried inside)
             self._failed_for_bug(exc, len(records))
             self._rewind({tp: next(recs).offset for tp, recs in groupby(records, key=_TOPIC_PARTITION)})
@@ -362,9 +388,9 @@ class ProjectionConsumer:
         return rejected
 
     async def _dead_letter(self, bad: list[tuple[Any, InvalidEvent]]) -> None:
-        if self.dead_letter:
-            await self.dead_letters.send(bad)
-        self.dead_lettered += len(bad)  # a rebuild counts them, it does not send them again
+        if self.dead_letter:  # counted as sent now: not those in the topic already (a batch read again)
+            bad = await self.dead_letters.send(bad)
+        self.dead_lettered += len(bad)  # a rebuild counts them, it does not send them
         for error_class, n in Counter(why.error_class for _, why in bad).items():
             self.metrics.dead_lettered(error_class, n)
 

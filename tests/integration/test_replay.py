@@ -88,3 +88,48 @@ async def test_replay_refuses_clearly_without_topics_or_beside_another_replay(se
             await replay(settings)
     finally:
         await conn.close()
+
+
+async def test_services_behind_the_rebuild_dead_letter_what_they_pass_over_once(settings, tmp_path):
+    # The rebuild sends no dead letters. Services that were behind it (here: stopped) continue from
+    # its positions and send those of the invalid records they pass over; each is in the topic once.
+    await ensure_topics(settings)
+    applied_before = event_set(43, voters=40)
+    rebuilt_only = event_set(44, voters=40)
+    poison = {(settings.topic_registered, b"{not json"), (settings.topic_registered, b"{before"),
+              (settings.topic_moved, b"[]"), (settings.topic_meetings, b'{"type": 1}')}
+    await produce(settings, [*applied_before, (settings.topic_registered, b"k0", b"{before")])
+    procs = start_services(settings, tmp_path / "first")
+    try:
+        await wait_converged(settings, processes=procs)
+    finally:
+        for p in procs:
+            p.stop()
+    assert len(await read_dead_letters(settings)) == 1
+
+    await produce(settings, [*rebuilt_only, (settings.topic_registered, b"k1", b"{not json"),
+                             (settings.topic_moved, b"k2", b"[]"), (settings.topic_meetings, b"k3", b'{"type": 1}')])
+    for run in ("second", "third"):  # the second replay finds every dead letter sent already
+        result = await replay(settings, keep_old=False)
+        assert result.invalid == 4
+        procs = start_services(settings, tmp_path / run)
+        try:
+            await wait_converged(settings, processes=procs)  # at once: the rebuild stored the positions
+            letters = await _dead_letters_when(settings, lambda found: len(found) >= len(poison))
+            await asyncio.sleep(2)  # and no more come
+            letters = await read_dead_letters(settings)
+        finally:
+            for p in procs:
+                p.stop()
+        assert sorted((d.original_topic, d.value) for d in letters) == sorted(poison), run
+    assert_projection_equals(settings, fold_of([*applied_before, *rebuilt_only]))
+
+
+async def _dead_letters_when(settings, done, timeout: float = 60):
+    """The dead letters once `done(them)`, or when `timeout` has passed."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = await read_dead_letters(settings)
+        if done(found) or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.5)

@@ -382,3 +382,48 @@ async def test_positions_forgotten_while_they_are_read_are_taken_from_that_read(
     await c.handle([Record(c.topic, 0, i, b"k", values[i]) for i in range(3, 6)]
                    + [Record(c.topic, 1, i, b"k", values[6 + i]) for i in range(2)])
     assert [row[0] for row in store.applied] == [json.loads(v)["id"] for v in values[:8]]
+
+
+async def test_records_passed_over_are_dead_lettered_once_when_invalid():
+    # A rebuild (`dphp replay`) stored the position 8 and sent no dead letters: the service that
+    # continues from it sends those of the invalid records it passes over, once.
+    store = MovedStore(stored=8)
+    c, _, producer = consumer(store)
+    values = registrations(30)[:10]
+    values[3] = b"{broken"
+    batch = [Record(c.topic, 0, i, b"k", v) for i, v in enumerate(values)]
+    await c.handle(batch)
+    assert [(s[0], s[1]) for s in producer.sent] == [(c.settings.topic_dead_letter, b"{broken")]
+    assert len(store.applied) == 2 and store.stored == 10  # only 8 and 9 applied
+    assert c.dead_lettered == 1
+
+    committed = []
+
+    class Subscriber:  # the aiokafka consumer: Kafka is advised of what was read
+        def assignment(self):
+            from aiokafka import TopicPartition
+            return {TopicPartition(c.topic, 0)}
+
+        async def commit(self, offsets):
+            committed.append({tp.partition: o for tp, o in offsets.items()})
+
+    c.consumer_ref = Subscriber
+    await c.handle(batch)  # read again (a rebalance): every record passed over, none sent twice
+    assert len(producer.sent) == 1 and c.dead_lettered == 1
+    assert committed == [{0: 10}]
+
+
+async def test_a_rebuild_dead_letters_nothing_it_passes_over():
+    store = MovedStore(stored=8)
+    producer = FakeProducer()
+    settings = Settings()
+
+    async def open_store():
+        return store
+
+    c = ProjectionConsumer(settings, "registrations", dead_letter=False, open_store=open_store,
+                           dead_letters=DeadLetterWriter(settings, settings.group_id("registrations"), producer))
+    values = registrations(30)[:10]
+    values[3] = b"{broken"
+    await c.handle([Record(c.topic, 0, i, b"k", v) for i, v in enumerate(values)])
+    assert producer.sent == [] and len(store.applied) == 2

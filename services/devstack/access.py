@@ -67,6 +67,8 @@ def acl_specs(s: Settings) -> list[tuple[tuple[str, ...], list[str], tuple[str, 
         (("dphp-operator",), [*(a for t in every_topic for a in ("--topic", t)),
                               *(a for n in PROJECTION_SERVICES for a in ("--group", s.group_id(n)))], ("Read",)),
         (("dphp-operator",), ["--cluster"], ("Create", "Describe")),
+        # replay: the dead letters of events the database refuses (no service can tell them afterwards)
+        (("dphp-operator",), ["--topic", s.topic_dead_letter], ("Write",)),
         # `make bench` as the operator: its own topics and groups, named bench<run>.*
         (("dphp-operator",), ["--resource-pattern-type", "prefixed", "--topic", "bench", "--group", "bench"], ("All",)),
     ]

@@ -82,7 +82,8 @@ class ProjectionConsumer:
                  metrics: ServiceMetrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or ServiceMetrics(service)
-        # False for a rebuild (`dphp replay`): the services dead-letter invalid events (`_dead_letter_passed`).
+        # False for a rebuild (`dphp replay`): the services dead-letter invalid events (`_dead_letter_passed`);
+        # it sends only those the database refuses, which a service reading past them cannot tell.
         self.dead_letter = dead_letter
         self.kind = KINDS[service]
         self.topic = self.kind.topic(settings)
@@ -110,8 +111,7 @@ class ProjectionConsumer:
         regions.load()  # the region tree for validation (~0.3 s): now, not while the first batch waits
         await self._migrate()
         await self.lanes[0].store_ready()
-        if self.dead_letter:
-            await self.dead_letters.start()
+        await self.dead_letters.start()
 
     async def stop(self) -> None:
         # The batches in flight, if any; not for long (the database may be down): if one is cut short,
@@ -120,8 +120,7 @@ class ProjectionConsumer:
             await asyncio.wait_for(self.flush(), timeout=5)
         except (Exception, asyncio.TimeoutError):  # noqa: BLE001 - logged by the batch's task
             pass
-        if self.dead_letter:
-            await self.dead_letters.stop()
+        await self.dead_letters.stop()
         for lane in self.lanes:
             await lane.close()
 
@@ -218,9 +217,11 @@ class ProjectionConsumer:
         Records below a stored position were applied by whoever stored it. A service sends its dead
         letters before it stores the positions past them, so theirs are in the topic; but a rebuild
         (`dphp replay`) sends none, and a service that lagged behind the rebuild continues after the
-        switch-over from the rebuild's positions. It is that service, the partition's only owner,
-        that sends the dead letters of the records it passes over: the rebuild and a service never
-        both send one."""
+        switch-over from the rebuild's positions. It is that service, the partition's owner, that
+        sends the dead letters of the records it passes over, so the rebuild and a service do not
+        both send one. (It fetches them because Kafka's committed offsets of its group, from which
+        it fetches, are committed only after storing. Events the database refuses pass validation:
+        the rebuild sends their dead letters itself.)"""
         planner = BatchPlanner(self.kind.event_type, self.kind.to_row, self.cutoff, 1)
         for tp, recs in groupby(passed, key=_TOPIC_PARTITION):
             planner.add(tp, list(recs))
@@ -365,7 +366,7 @@ class ProjectionConsumer:
         # positions. Applying an event again is harmless (set semantics).
         rejected = await self._isolate(lane, part.rows, part.records, why)
         if rejected:
-            await self._dead_letter(rejected)
+            await self._dead_letter(rejected, refused_by_database=True)
         await lane.with_db(lambda store: apply(store, [], group, part.positions, durable=durable or bool(rejected)))
 
     async def _isolate(self, lane: Lane, rows: list[tuple], recs: list[Any],
@@ -387,10 +388,14 @@ class ProjectionConsumer:
                 rejected += await self._isolate(lane, part_rows, part_recs, unstorable(exc))
         return rejected
 
-    async def _dead_letter(self, bad: list[tuple[Any, InvalidEvent]]) -> None:
-        if self.dead_letter:  # counted as sent now: not those in the topic already (a batch read again)
-            bad = await self.dead_letters.send(bad)
-        self.dead_lettered += len(bad)  # a rebuild counts them, it does not send them
+    async def _dead_letter(self, bad: list[tuple[Any, InvalidEvent]], refused_by_database: bool = False) -> None:
+        """Sends the dead letters of invalid events; a rebuild counts them and sends only those the
+        database refused: they pass validation, so a service reading past them could not tell."""
+        if self.dead_letter or refused_by_database:
+            sent = await self.dead_letters.send(bad)
+            if self.dead_letter:  # counted as sent now: not those in the topic already (a batch read again)
+                bad = sent
+        self.dead_lettered += len(bad)
         for error_class, n in Counter(why.error_class for _, why in bad).items():
             self.metrics.dead_lettered(error_class, n)
 

@@ -3,9 +3,10 @@
 1. Migrate a fresh schema `<schema>_rebuild` and apply every record of the three topics, from
    the beginning to their end offsets at the start, with the services' own code
    (`ProjectionConsumer`, no consumer group), storing positions under the services' groups. It
-   sends no dead letters: a service sent those of the records it applied, and a service that lags
-   behind the rebuild sends those of the records it passes over after the switch-over (it is the
-   partition's only owner, so no dead letter is sent twice).
+   sends no dead letters of invalid records: a service sent those of the records it applied, and
+   a service that lags behind the rebuild sends those of the records it passes over after the
+   switch-over (one sender for each). It sends those of events the database refuses: they pass
+   validation, so a service passing over them could not tell.
 2. Catch up close, without any lock: read the live projection's positions, and apply up to them
    (a few rounds, each to the positions read at its start, while the services keep going).
 3. Switch over in one transaction, bounded by DPHP_REPLAY_SWITCH_TIMEOUT_S: lock the live

@@ -62,9 +62,10 @@ class FakeProducer:
         return future
 
 
-def consumer(*stores: FakeStore) -> tuple[ProjectionConsumer, FakeStore, FakeProducer]:
+def consumer(*stores: FakeStore, dead_letter: bool = True) -> tuple[ProjectionConsumer, FakeStore, FakeProducer]:
     """A consumer whose lanes get `stores` in turn (one store for all by default) and whose dead
-    letters go to a fake producer, both passed in through the constructor."""
+    letters go to a fake producer, both passed in through the constructor (`dead_letter=False`:
+    a rebuild's, as `dphp replay` makes it)."""
     settings = Settings()
     stores = stores or (FakeStore(),)
     producer = FakeProducer()
@@ -73,7 +74,7 @@ def consumer(*stores: FakeStore) -> tuple[ProjectionConsumer, FakeStore, FakePro
     async def open_store():
         return stores[next(handed) % len(stores)]
 
-    c = ProjectionConsumer(settings, "registrations", open_store=open_store,
+    c = ProjectionConsumer(settings, "registrations", dead_letter=dead_letter, open_store=open_store,
                            dead_letters=DeadLetterWriter(settings, settings.group_id("registrations"), producer))
     return c, stores[0], producer
 
@@ -414,15 +415,7 @@ async def test_records_passed_over_are_dead_lettered_once_when_invalid():
 
 
 async def test_a_rebuild_dead_letters_nothing_it_passes_over():
-    store = MovedStore(stored=8)
-    producer = FakeProducer()
-    settings = Settings()
-
-    async def open_store():
-        return store
-
-    c = ProjectionConsumer(settings, "registrations", dead_letter=False, open_store=open_store,
-                           dead_letters=DeadLetterWriter(settings, settings.group_id("registrations"), producer))
+    c, store, producer = consumer(MovedStore(stored=8), dead_letter=False)
     values = registrations(30)[:10]
     values[3] = b"{broken"
     await c.handle([Record(c.topic, 0, i, b"k", v) for i, v in enumerate(values)])
@@ -431,15 +424,7 @@ async def test_a_rebuild_dead_letters_nothing_it_passes_over():
 
 async def test_a_rebuild_dead_letters_only_the_events_the_database_refuses():
     # A service reading past them after the switch-over could not tell them: they pass validation.
-    store = FakeStore()
-    producer = FakeProducer()
-    settings = Settings()
-
-    async def open_store():
-        return store
-
-    c = ProjectionConsumer(settings, "registrations", dead_letter=False, open_store=open_store,
-                           dead_letters=DeadLetterWriter(settings, settings.group_id("registrations"), producer))
+    c, store, producer = consumer(dead_letter=False)
     values = registrations(30)[:6]
     values[1] = b"{broken"
     event = json.loads(values[4])

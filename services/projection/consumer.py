@@ -230,8 +230,8 @@ class ProjectionConsumer:
             await self._dead_letter(invalid)
         # Advise Kafka that these are read (their dead letters are sent): outside tools show no lag
         # for them, and a restart does not read them again.
-        await self._advisory_commit([(t, p, o, o + 1) for t, p, o in
-                                     {(r.topic, r.partition): (r.topic, r.partition, r.offset) for r in passed}.values()])
+        last = {(r.topic, r.partition): r.offset for r in passed}  # offsets ascend within a partition
+        await self._advisory_commit([(t, p, o, o + 1) for (t, p), o in last.items()])
 
     # the batch -----------------------------------------------------------------------
     async def handle(self, records: Sequence[Any]) -> None:
